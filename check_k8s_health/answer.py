@@ -1,0 +1,23 @@
+"""One complete HTTP answer as the rest of the plugin sees it: plain data, no requests types.
+
+Kept out of ``client`` so that evaluation and its tests never import requests.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One complete HTTP answer, status first: the status decides, the body explains."""
+
+    url: str
+    status: int
+    reason: str
+    body: str
+    elapsed: float
+    truncated: bool = False
+    location: Optional[str] = None
+    retry_after: Optional[str] = None

@@ -1,0 +1,242 @@
+"""The command line: arguments to frozen settings, and the one boundary that turns every failure into a
+plugin line and an exit code of 0-3.
+
+argparse exits 2 (CRITICAL to every consumer) and prints to stderr (merged into Icinga's output, Zabbix's value);
+nagiosplugin prints tracebacks from ``-v`` and its own ``UNKNOWN: Type: msg`` format. Both are overridden here so
+that a user error is ``K8S_HEALTH UNKNOWN - <what to fix>`` and a traceback needs ``-vvv``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import sys
+import traceback
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, NoReturn, Optional
+
+from check_k8s_health import __version__
+from check_k8s_health.errors import DeadlineExceeded, PluginError, UsageError
+from check_k8s_health.settings import ENDPOINTS, Settings, Target, TlsSettings
+
+if TYPE_CHECKING:
+    from check_k8s_health.deadline import Deadline
+
+PREFIX = "K8S_HEALTH"
+DEFAULT_TIMEOUT = 8.0
+
+DESCRIPTION = """\
+Checks the health endpoints of a Kubernetes API server (/readyz by default, /livez, /healthz) and names every
+failed sub-check. The HTTP status decides: 200 is OK, 500 lists the failed sub-checks (CRITICAL), an unreachable
+server or a TLS failure is CRITICAL, 401/403/404 and redirects are UNKNOWN with what to do."""
+
+EPILOG = """\
+credentials (no option takes a token: argv is visible in ps):
+  --token-file PATH beats the environment variable K8S_HEALTH_TOKEN beats anonymous.
+  A token is never sent over plain http://.
+
+exit codes: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (also for --help, --version and usage errors).
+
+examples:
+  check_k8s_health -H 10.0.0.1 --certificate-authority /etc/kubernetes/pki/ca.crt
+  check_k8s_health -s https://10.0.0.1:6443 -e livez -e readyz --token-file /etc/nagios/k8s-token -v"""
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with plugin manners: everything on stdout, exit 3, errors as one UNKNOWN line."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{message} (see --help)")
+
+    def exit(self, status: int = 0, message: Optional[str] = None) -> NoReturn:
+        if message:
+            sys.stdout.write(message)
+        sys.stdout.flush()
+        sys.exit(3)
+
+    def _print_message(self, message: str, file: object = None) -> None:
+        if message:
+            sys.stdout.write(message)
+
+
+def build_parser() -> Parser:
+    parser = Parser(prog="check_k8s_health", description=DESCRIPTION, epilog=EPILOG,
+                    formatter_class=argparse.RawDescriptionHelpFormatter)
+    where = parser.add_argument_group("server")
+    where.add_argument("-s", "--server", action="append", metavar="URL",
+                       help="API server URL, e.g. https://10.0.0.1:6443 (a path prefix is kept)")
+    where.add_argument("-H", "--hostname", "--host", action="append", metavar="HOST",
+                       help="API server host name or address: https://HOST:PORT")
+    where.add_argument("-p", "--port", type=_port, metavar="PORT", help="port for -H (default 6443)")
+    where.add_argument("-e", "--endpoint", action="append", choices=ENDPOINTS, metavar="NAME",
+                       help="endpoint to check: readyz (default), livez or healthz; repeatable")
+    where.add_argument("--exclude", action="append", metavar="CHECK", type=_nonempty("--exclude"),
+                       help="ask the server to skip this sub-check (?exclude=CHECK); repeatable")
+    auth = parser.add_argument_group("credentials and TLS")
+    auth.add_argument("--token-file", metavar="PATH", type=_nonempty("--token-file"),
+                      help="file holding a bearer token, read on every run")
+    auth.add_argument("--certificate-authority", metavar="PATH", type=_nonempty("--certificate-authority"),
+                      help="CA bundle that signs the server certificate (verification is on by default)")
+    auth.add_argument("--insecure-skip-tls-verify", action="store_true",
+                      help="do not verify the server certificate (the status line says so)")
+    auth.add_argument("--tls-server-name", metavar="NAME", type=_nonempty("--tls-server-name"),
+                      help="name to verify the server certificate against")
+    auth.add_argument("--client-certificate", metavar="PATH", type=_nonempty("--client-certificate"),
+                      help="client certificate (PEM) for mutual TLS")
+    auth.add_argument("--client-key", metavar="PATH", type=_nonempty("--client-key"),
+                      help="private key of the client certificate (omit if the certificate file holds it)")
+    judge = parser.add_argument_group("thresholds and output")
+    judge.add_argument("-w", "--warning", type=_range, metavar="RANGE",
+                       help="response time in seconds that makes a WARNING (Nagios range)")
+    judge.add_argument("-c", "--critical", type=_range, metavar="RANGE",
+                       help="response time in seconds that makes a CRITICAL (Nagios range)")
+    judge.add_argument("-t", "--timeout", type=_timeout, default=DEFAULT_TIMEOUT, metavar="SECONDS",
+                       help=f"overall deadline (default {DEFAULT_TIMEOUT:g})")
+    judge.add_argument("-v", "--verbose", action="count", default=0,
+                       help="-v failed sub-checks, -vv every sub-check and request details, -vvv debug")
+    judge.add_argument("-V", "--version", action="version", version=f"check_k8s_health {__version__}")
+    return parser
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is not a port number (1-65535)")
+    return port
+
+
+def _timeout(text: str) -> float:
+    try:
+        seconds = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not 0 < seconds <= 3600:
+        raise argparse.ArgumentTypeError(f"{text} must be more than 0 and at most 3600 seconds")
+    return seconds
+
+
+def _range(text: str) -> str:
+    from nagiosplugin import Range
+
+    try:
+        Range(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a Nagios range such as 1, 0.5:2 or ~:3") from None
+    return text
+
+
+def _nonempty(option: str) -> Callable[[str], str]:
+    def check(text: str) -> str:
+        if not text.strip():
+            raise argparse.ArgumentTypeError(f"{option} must not be empty")
+        return text
+
+    return check
+
+
+def build_settings(args: argparse.Namespace, environ: Mapping[str, str]) -> Settings:
+    """Turn parsed arguments into settings, reading the files they name (the deadline is already running)."""
+    from check_k8s_health.credentials import resolve_credential
+    from check_k8s_health.targets import host_url, server_url
+    from check_k8s_health.tlsfiles import check_tls_files
+
+    servers, hosts = args.server or [], args.hostname or []
+    if servers and hosts:
+        raise UsageError("give the server either as -s URL or as -H HOST, not both")
+    if args.port is not None and not hosts:
+        raise UsageError("-p/--port goes with -H/--hostname; with -s put the port in the URL")
+    if len(servers) + len(hosts) > 1:
+        raise UsageError("this version checks one server per run: define one service per API server")
+    if not servers and not hosts:
+        raise UsageError("no server named: give -s https://HOST:6443 or -H HOST")
+    url, source = (server_url(servers[0]), "--server") if servers else (host_url(hosts[0], args.port), "--hostname")
+    if args.insecure_skip_tls_verify and args.certificate_authority:
+        raise UsageError("--insecure-skip-tls-verify and --certificate-authority exclude each other: "
+                         "verify with the CA, or do not verify")
+    if args.client_key and not args.client_certificate:
+        raise UsageError("--client-key needs --client-certificate")
+    tls = TlsSettings(verify=not args.insecure_skip_tls_verify, ca_file=args.certificate_authority,
+                      server_name=args.tls_server_name, client_cert=args.client_certificate,
+                      client_key=args.client_key)
+    if not url.startswith("http://"):
+        check_tls_files(tls)
+    credential = resolve_credential(args.token_file, environ)
+    endpoints = tuple(dict.fromkeys(args.endpoint or ["readyz"]))
+    return Settings(target=Target(url, source, tls, credential), endpoints=endpoints,
+                    excludes=tuple(dict.fromkeys(args.exclude or [])), warning=args.warning,
+                    critical=args.critical, timeout=args.timeout, verbose=min(args.verbose, 3))
+
+
+def run(settings: Settings, deadline: Deadline) -> NoReturn:
+    """Hand over to nagiosplugin; ``Check.main`` prints and exits."""
+    import nagiosplugin
+
+    from check_k8s_health.context import CountContext, EndpointContext, TimeContext
+    from check_k8s_health.resource import HealthProbe
+    from check_k8s_health.summary import HealthSummary
+
+    check = nagiosplugin.Check(HealthProbe(settings, deadline), EndpointContext(settings.target),
+                               TimeContext(settings.warning, settings.critical), CountContext(),
+                               HealthSummary(settings))
+    check.name = "k8s_health"  # after construction: nagiosplugin 1.3 (Debian 12) has no name= argument
+    check.main(verbose=settings.verbose, timeout=0)  # the deadline is ours: see deadline.py
+    raise AssertionError("nagiosplugin's Check.main returned")
+
+
+def main(argv: Optional[Sequence[str]] = None, environ: Optional[Mapping[str, str]] = None) -> NoReturn:
+    _quiet_stderr()
+    verbose = 0
+    deadline: Optional[Deadline] = None
+    try:
+        args = build_parser().parse_args(argv)
+        verbose = min(args.verbose, 3)
+        from check_k8s_health.deadline import Deadline
+
+        deadline = Deadline(args.timeout)
+        deadline.arm()
+        deadline.enter("reading the credentials and TLS files")
+        settings = build_settings(args, os.environ if environ is None else environ)
+        run(settings, deadline)
+    except SystemExit:
+        raise
+    except DeadlineExceeded as exc:
+        _disarm(deadline)
+        _finish(3, "UNKNOWN", str(exc))
+    except PluginError as exc:
+        _disarm(deadline)
+        _finish(exc.exit_code, "CRITICAL" if exc.exit_code == 2 else "UNKNOWN", str(exc))
+    except Exception as exc:  # the last net: never a traceback unless -vvv asked for it
+        _disarm(deadline)
+        details = traceback.format_exc() if verbose >= 3 else ""
+        _finish(3, "UNKNOWN", f"internal error: {type(exc).__name__}: {exc}; run with -vvv and report it",
+                details)
+    finally:
+        _disarm(deadline)
+
+
+def _disarm(deadline: Optional[Deadline]) -> None:
+    if deadline is not None:
+        deadline.disarm()
+
+
+def _finish(code: int, state: str, message: str, details: str = "") -> NoReturn:
+    from check_k8s_health.text import one_line
+
+    head = f"{PREFIX} {state} - "
+    sys.stdout.write(head + one_line(message, 200 - len(head)) + "\n")
+    if details:
+        sys.stdout.write(details.replace("|", "/"))
+    sys.stdout.flush()
+    sys.exit(code)
+
+
+def _quiet_stderr() -> None:
+    """Nothing may reach stderr: Icinga 2 merges it into the output, Zabbix into the item value. A stray
+    library warning is dropped instead; arguments that are not valid UTF-8 print escaped instead of crashing."""
+    if isinstance(sys.stdout, io.TextIOWrapper):
+        sys.stdout.reconfigure(errors="backslashreplace")
+    sys.stderr = io.StringIO()

@@ -1,0 +1,256 @@
+"""Acquisition over HTTP: the only module that imports requests.
+
+One ``requests.Session`` per server and run, so every endpoint asked reuses one TLS connection. Every wait is
+bounded by what is left of the deadline, redirects are never followed (a token must not travel to another
+host), and the body is read up to a bound, so a hostile or broken server costs at most ``MAX_BODY`` bytes and
+the time left. Failures leave this module only as ``TransportError`` subclasses carrying a sentence for the
+operator; requests' own exception texts (which can be long and repeat the URL) stay inside.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import socket
+import ssl
+import time
+import warnings
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any, Optional, Union
+from urllib.parse import urlsplit
+
+import requests
+import urllib3
+from requests.adapters import HTTPAdapter
+
+from check_k8s_health import __version__
+from check_k8s_health.answer import Answer
+from check_k8s_health.deadline import Deadline
+from check_k8s_health.errors import (
+    AnswerBroken,
+    ConfigError,
+    ConnectFailed,
+    ConnectTimedOut,
+    ReadTimedOut,
+    TlsFailed,
+    TransportError,
+)
+from check_k8s_health.settings import Target
+from check_k8s_health.text import one_line
+
+#: Under nagiosplugin's logger, so ``-vvv`` shows these lines in the plugin output and nothing reaches stderr.
+_log = logging.getLogger("nagiosplugin.k8s_health.client")
+
+#: A real verbose /readyz body is under 2 KiB; a MiB leaves room for thousands of sub-checks.
+MAX_BODY = 1024 * 1024
+_CHUNK = 16 * 1024
+
+
+class BearerAuth(requests.auth.AuthBase):
+    """Sets the Authorization header; its repr never shows the token."""
+
+    def __init__(self, token: str) -> None:
+        self._token = token
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        request.headers["Authorization"] = f"Bearer {self._token}"
+        return request
+
+    def __repr__(self) -> str:
+        return "BearerAuth(<redacted>)"
+
+
+class _ServerNameAdapter(HTTPAdapter):
+    """Verifies the certificate against (and sends SNI for) a name other than the URL's host."""
+
+    def __init__(self, server_name: str) -> None:
+        self._server_name = server_name
+        super().__init__()
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["server_hostname"] = self._server_name
+        kwargs["assert_hostname"] = self._server_name
+        super().init_poolmanager(*args, **kwargs)
+
+
+class HealthClient:
+    """Asks one server for health answers within the run's deadline."""
+
+    def __init__(self, target: Target, deadline: Deadline) -> None:
+        self._target = target
+        self._deadline = deadline
+        self._session = requests.Session()
+        # No .netrc credentials, no REQUESTS_CA_BUNDLE surprises: only what the settings say, plus proxies.
+        self._session.trust_env = False
+        tls = target.tls
+        verify: Union[bool, str] = False
+        if tls.verify:
+            verify = tls.ca_file or True
+        else:
+            # The status line says "TLS not verified"; urllib3's warning would only reach stderr.
+            warnings.simplefilter("ignore", urllib3.exceptions.InsecureRequestWarning)
+        self._session.verify = verify
+        if tls.client_cert:
+            self._session.cert = (tls.client_cert, tls.client_key) if tls.client_key else tls.client_cert
+        if tls.server_name and not target.plain_http:
+            self._session.mount("https://", _ServerNameAdapter(tls.server_name))
+        self._session.headers.update({"User-Agent": f"check_k8s_health/{__version__}",
+                                      "Accept": "application/json, */*"})
+        if target.sends_token and target.credential.token is not None:
+            self._session.auth = BearerAuth(target.credential.token.reveal())
+        self._session.proxies.update(requests.utils.get_environ_proxies(target.url))
+
+    def __enter__(self) -> HealthClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._session.close()
+
+    def get(self, path: str, params: Sequence[tuple[str, str]] = ()) -> Answer:
+        url = self._target.url + path
+        shown = url + ("?" + "&".join(k if v == "" else f"{k}={v}" for k, v in params) if params else "")
+        wait = self._deadline.remaining()
+        if wait <= 0:
+            raise ReadTimedOut(f"no time left in the {self._deadline.seconds:g} s deadline to ask {shown}")
+        self._deadline.enter(f"waiting for {shown}")
+        started = time.monotonic()
+        try:
+            response = self._session.get(url, params=list(params), timeout=(wait, wait), stream=True,
+                                         allow_redirects=False)
+            with response:
+                body, truncated = self._read_body(response, shown)
+        except requests.RequestException as exc:
+            _log.debug("%s failed after %.3f s: %r", shown, time.monotonic() - started, exc)
+            raise _transport_error(exc, shown, f"the {self._deadline.seconds:g} s deadline (-t)") from None
+        _log.debug("%s -> HTTP %s, %d bytes in %.3f s, headers: %s", shown, response.status_code, len(body),
+                   time.monotonic() - started, _one_header_line(response.headers))
+        return Answer(url=shown, status=response.status_code, reason=response.reason or "",
+                      body=body.decode("utf-8", errors="replace"), elapsed=time.monotonic() - started,
+                      truncated=truncated, location=response.headers.get("Location"),
+                      retry_after=response.headers.get("Retry-After"))
+
+    def _read_body(self, response: requests.Response, shown: str) -> tuple[bytes, bool]:
+        """Read at most ``MAX_BODY`` bytes, re-arming the socket timeout so a trickling server cannot outlast
+        the deadline one byte at a time."""
+        sock = _socket_of(response)
+        chunks: list[bytes] = []
+        size = 0
+        stream: Iterator[bytes] = response.raw.stream(_CHUNK, decode_content=True)
+        while size <= MAX_BODY:
+            left = self._deadline.remaining()
+            if left <= 0:
+                raise ReadTimedOut(f"{shown} did not finish its answer within the "
+                                   f"{self._deadline.seconds:g} s deadline")
+            if sock is not None:
+                sock.settimeout(left)
+            try:
+                chunk = next(stream)
+            except StopIteration:
+                return b"".join(chunks), False
+            chunks.append(chunk)
+            size += len(chunk)
+        return b"".join(chunks)[:MAX_BODY], True
+
+
+def _one_header_line(headers: Mapping[str, str]) -> str:
+    return one_line("; ".join(f"{name}: {value}" for name, value in headers.items()), 400)
+
+
+def _socket_of(response: requests.Response) -> Optional[socket.socket]:
+    try:
+        sock = response.raw._fp.fp.raw._sock  # type: ignore[union-attr]
+    except AttributeError:
+        return None
+    return sock if isinstance(sock, socket.socket) else None
+
+
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    """Every exception wrapped inside requests' and urllib3's, outermost first."""
+    seen: set[int] = set()
+    todo: list[BaseException] = [exc]
+    while todo:
+        current = todo.pop(0)
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        nested = [arg for arg in current.args if isinstance(arg, BaseException)]
+        for attr in ("reason", "__cause__", "__context__"):
+            value = getattr(current, attr, None)
+            if isinstance(value, BaseException):
+                nested.append(value)
+        todo.extend(nested)
+
+
+def _transport_error(exc: requests.RequestException, shown: str, within: str) -> Exception:
+    host = urlsplit(shown).netloc
+    causes = list(_causes(exc))
+    text = " ".join(str(cause) for cause in causes)
+    if isinstance(exc, requests.exceptions.SSLError) or any(isinstance(c, ssl.SSLError) for c in causes):
+        return _tls_error(text, host, str(causes[-1]))
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return ConnectTimedOut(f"cannot connect to {host}: no connection within {within}")
+    if isinstance(exc, requests.exceptions.ReadTimeout) or "Read timed out" in text:
+        return ReadTimedOut(f"{shown} did not answer within {within}")
+    if isinstance(exc, requests.exceptions.ProxyError):
+        return ConnectFailed(f"cannot reach {host} through the proxy from the environment: {_reason(text)}")
+    if isinstance(exc, (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError)):
+        return AnswerBroken(f"{host} broke off its answer to {shown}: {_reason(text)}")
+    if isinstance(exc, (requests.exceptions.InvalidURL, requests.exceptions.InvalidHeader,
+                        requests.exceptions.MissingSchema, requests.exceptions.InvalidSchema)):
+        return ConfigError(f"cannot build a request for {shown}: {one_line(type(exc).__name__)}")
+    if any(isinstance(c, socket.gaierror) for c in causes):
+        return ConnectFailed(f"cannot resolve the host name of {host}: check the name or use its address")
+    if any(isinstance(c, ConnectionRefusedError) for c in causes):
+        return ConnectFailed(f"cannot connect to {host}: connection refused (API server down or wrong port?)")
+    if any(isinstance(c, ConnectionResetError) for c in causes):
+        return ConnectFailed(f"{host} reset the connection")
+    if "RemoteDisconnected" in text or "without response" in text:
+        return AnswerBroken(f"{host} closed the connection without answering {shown}")
+    for cause in causes:
+        if isinstance(cause, OSError) and cause.strerror:
+            return ConnectFailed(f"cannot connect to {host}: {cause.strerror.lower()}")
+    return TransportError(f"request to {shown} failed: {_reason(str(causes[-1]))}")
+
+
+_TLS_HINTS = (
+    ("certificate has expired", "the server certificate has expired: renew it (kubeadm certs renew)"),
+    ("not yet valid", "the server certificate is not valid yet: check the clocks of both machines"),
+    ("Hostname mismatch", "the server certificate is not valid for {host}: give --tls-server-name with a name "
+                          "it holds (e.g. kubernetes)"),
+    ("IP address mismatch", "the server certificate is not valid for {host}: give --tls-server-name with a "
+                            "name it holds (e.g. kubernetes)"),
+    ("self-signed certificate", "the server certificate is not trusted: pass the cluster CA with "
+                                "--certificate-authority (kubeadm: /etc/kubernetes/pki/ca.crt)"),
+    ("self signed certificate", "the server certificate is not trusted: pass the cluster CA with "
+                                "--certificate-authority (kubeadm: /etc/kubernetes/pki/ca.crt)"),
+    ("unable to get local issuer", "the server certificate is not trusted: pass the cluster CA with "
+                                   "--certificate-authority (kubeadm: /etc/kubernetes/pki/ca.crt)"),
+    ("WRONG_VERSION_NUMBER", "{host} does not speak TLS on this port: check the port, or use http://"),
+    ("wrong version number", "{host} does not speak TLS on this port: check the port, or use http://"),
+    ("certificate required", "{host} demands a client certificate: give --client-certificate and --client-key"),
+    ("handshake failure", "{host} refused the TLS handshake (client certificate required?)"),
+    ("EOF occurred in violation of protocol", "{host} closed the connection during the TLS handshake: does it "
+                                              "require a client certificate (--client-certificate)?"),
+    ("unknown ca", "{host} does not trust the client certificate: use one signed by the cluster CA"),
+)
+
+
+_MISMATCH = re.compile(r"hostname '(?P<name>[^']*)' doesn't match (?:either of )?(?P<names>.+)")
+
+
+def _tls_error(text: str, host: str, innermost: str) -> TlsFailed:
+    mismatch = _MISMATCH.match(innermost)
+    if mismatch:
+        return TlsFailed(f"TLS error: the server certificate is valid for {one_line(mismatch['names'], 80)}, "
+                         f"not {mismatch['name']}: give --tls-server-name with one of those names")
+    for marker, hint in _TLS_HINTS:
+        if marker in text:
+            return TlsFailed("TLS error: " + hint.format(host=host))
+    return TlsFailed(f"TLS error with {host}: {_reason(innermost)}")
+
+
+def _reason(text: str) -> str:
+    """The most specific part of a nested exception text, cut to fit a status line."""
+    tail = text.rsplit("] ", maxsplit=1)[-1]
+    return one_line(tail, 120)

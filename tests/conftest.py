@@ -1,0 +1,79 @@
+"""Shared fixtures: a clean environment and a runner for the installed ``check_k8s_health`` command.
+
+End-to-end tests run the console script that ``pip install`` put beside the interpreter running pytest, as a
+subprocess, exactly as Icinga or NRPE would run it: no in-process shortcuts, no mocked HTTP.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+import pytest
+
+COMMAND = Path(sys.executable).parent / "check_k8s_health"
+
+#: Variables from the developer's shell that could change what the plugin does.
+_LEAKY = ("http_proxy", "https_proxy", "all_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY",
+          "NO_PROXY", "KUBECONFIG", "KUBERNETES_SERVICE_HOST", "KUBERNETES_SERVICE_PORT", "K8S_HEALTH_TOKEN",
+          "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE", "SSL_CERT_DIR")
+
+
+@dataclass(frozen=True)
+class Run:
+    code: int
+    stdout: str
+    stderr: str
+    seconds: float
+
+    @property
+    def first_line(self) -> str:
+        """The status line without perfdata, as Icinga shows it."""
+        return self.stdout.split("\n", 1)[0].split(" | ", 1)[0]
+
+    @property
+    def perfdata(self) -> str:
+        """Perfdata from line 1 (verbose 0) or nagiosplugin's trailing ``| ...`` line (verbose >= 1)."""
+        lines = self.stdout.rstrip("\n").split("\n")
+        if " | " in lines[0]:
+            return lines[0].split(" | ", 1)[1]
+        return lines[-1][2:] if len(lines) > 1 and lines[-1].startswith("| ") else ""
+
+    @property
+    def long_output(self) -> list[str]:
+        lines = self.stdout.rstrip("\n").split("\n")[1:]
+        return [line for line in lines if not line.startswith("| ")]
+
+
+def clean_env(extra: Optional[Mapping[str, str]] = None) -> dict[str, str]:
+    env = {key: value for key, value in os.environ.items() if key not in _LEAKY}
+    env["HOME"] = env.get("HOME", "/nonexistent")
+    env.update(extra or {})
+    return env
+
+
+def run_plugin(*args: str, env: Optional[Mapping[str, str]] = None, timeout: float = 30,
+               command: Optional[list[str]] = None) -> Run:
+    """Run the installed plugin; ``stderr`` must be empty in every test, so it is asserted here once."""
+    import time
+
+    started = time.monotonic()
+    proc = subprocess.run([*(command or [str(COMMAND)]), *args], capture_output=True, text=True,
+                          env=clean_env(env), timeout=timeout, stdin=subprocess.DEVNULL, check=False)
+    result = Run(proc.returncode, proc.stdout, proc.stderr, time.monotonic() - started)
+    assert result.stderr == "", f"the plugin wrote to stderr: {result.stderr!r}"
+    assert result.code in (0, 1, 2, 3), result
+    assert "Traceback" not in result.stdout or "-vvv" in args, result.stdout
+    return result
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _installed_command() -> Iterator[None]:
+    if not COMMAND.exists():
+        pytest.exit(f"{COMMAND} is missing: install the package into this interpreter first (pip install .)")
+    yield

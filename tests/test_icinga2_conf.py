@@ -1,0 +1,44 @@
+"""icinga2-commands.conf and the argument parser must not drift apart."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from check_k8s_health.cli import build_parser
+
+CONF = (Path(__file__).resolve().parent.parent / "icinga2-commands.conf").read_text()
+
+
+def _long_options() -> set[str]:
+    options = set()
+    for action in build_parser()._actions:
+        longs = [opt for opt in action.option_strings if opt.startswith("--")]
+        if longs and longs[0] not in ("--help", "--version", "--verbose"):
+            options.add(longs[0])
+    return options
+
+
+def test_every_option_has_an_argument() -> None:
+    keys = set(re.findall(r'^\t\t"(--[a-z-]+)" = \{', CONF, re.MULTILINE))
+    assert keys == _long_options()
+
+
+def test_every_argument_has_a_description_and_a_variable_named_after_it() -> None:
+    for key, body in re.findall(r'^\t\t"(-[a-z-]+)" = \{(.*?)^\t\t\}', CONF, re.MULTILINE | re.DOTALL):
+        assert "description = " in body, key
+        if key.startswith("--"):
+            assert f"$k8s_health_{key[2:].replace('-', '_')}$" in body, key
+
+
+def test_flags_use_set_if_and_repeatables_repeat_the_key() -> None:
+    flag = re.search(r'"--insecure-skip-tls-verify" = \{(.*?)\}', CONF, re.DOTALL)
+    assert flag is not None and "set_if" in flag.group(1) and "value" not in flag.group(1)
+    for option in ("--server", "--endpoint", "--exclude"):
+        block = re.search(rf'"{option}" = \{{(.*?)\}}', CONF, re.DOTALL)
+        assert block is not None and "repeat_key = true" in block.group(1), option
+
+
+def test_the_token_goes_through_the_environment_only() -> None:
+    assert '"K8S_HEALTH_TOKEN" = "$k8s_health_token$"' in CONF
+    assert CONF.count("$k8s_health_token$") == 1
