@@ -137,7 +137,7 @@ def _unexpected(answer: Answer, target: Target) -> tuple[str, str]:
                 "the token is wrong, expired, revoked or of another cluster; create a new one: "
                 "kubectl create token SERVICEACCOUNT -n NAMESPACE")
     if status == 403:
-        return (f"{head}: {_status_message(answer.body)}",
+        return (f"{head}: {_status_message(answer.body)}; grant get on that path (RBAC)",
                 "grant get on this path: ClusterRole system:public-info-viewer covers /livez, /readyz, "
                 "/healthz; or a ClusterRole with nonResourceURLs and verb get")
     if status == 404:

@@ -288,7 +288,7 @@ def test_unknown_403_shows_the_server_message(capture: str, user: str) -> None:
         run = run_plugin(*ca_args(server), "-v")
     assert run.code == 3
     assert run.first_line == (f'K8S_HEALTH UNKNOWN - readyz: HTTP 403 Forbidden: User "{user}" cannot get path '
-                              '"/readyz"')
+                              '"/readyz"; grant get on that path (RBAC)')
     assert any("ClusterRole" in line for line in run.long_output)
 
 
