@@ -18,10 +18,11 @@ from typing import TYPE_CHECKING, NoReturn, Optional
 
 from check_k8s_health import __version__
 from check_k8s_health.errors import DeadlineExceeded, PluginError, UsageError
-from check_k8s_health.settings import ENDPOINTS, Settings, Target, TlsSettings
+from check_k8s_health.settings import ENDPOINTS, ConnectionOptions, Settings
 
 if TYPE_CHECKING:
     from check_k8s_health.deadline import Deadline
+    from check_k8s_health.keyfiles import KeyFiles
 
 PREFIX = "K8S_HEALTH"
 DEFAULT_TIMEOUT = 8.0
@@ -32,9 +33,11 @@ failed sub-check. The HTTP status decides: 200 is OK, 500 lists the failed sub-c
 server or a TLS failure is CRITICAL, 401/403/404 and redirects are UNKNOWN with what to do."""
 
 EPILOG = """\
-credentials (no option takes a token: argv is visible in ps):
-  --token-file PATH beats the environment variable K8S_HEALTH_TOKEN beats anonymous.
-  A token is never sent over plain http://.
+server and credentials, as kubectl finds them:
+  server: -s/-H, else the kubeconfig context (--kubeconfig, KUBECONFIG, ~/.kube/config), else in-cluster
+  (KUBERNETES_SERVICE_HOST/_PORT). Token: --token-file, else the environment variable K8S_HEALTH_TOKEN, else
+  the kubeconfig user (token, tokenFile, exec plugin), else the in-cluster service-account token, else none.
+  No option takes a token (argv is visible in ps); a token is never sent over plain http://.
 
 exit codes: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (also for --help, --version and usage errors).
 
@@ -74,6 +77,11 @@ def build_parser() -> Parser:
     where.add_argument("--exclude", action="append", metavar="CHECK", type=_nonempty("--exclude"),
                        help="ask the server to skip this sub-check (?exclude=CHECK); repeatable")
     auth = parser.add_argument_group("credentials and TLS")
+    auth.add_argument("--kubeconfig", metavar="PATH", type=_nonempty("--kubeconfig"),
+                      help="kubeconfig to take server, CA and credentials from (default: KUBECONFIG, then "
+                           "~/.kube/config, then in-cluster)")
+    auth.add_argument("--context", metavar="NAME", type=_nonempty("--context"),
+                      help="kubeconfig context to use (default: its current-context)")
     auth.add_argument("--token-file", metavar="PATH", type=_nonempty("--token-file"),
                       help="file holding a bearer token, read on every run")
     auth.add_argument("--certificate-authority", metavar="PATH", type=_nonempty("--certificate-authority"),
@@ -138,35 +146,22 @@ def _nonempty(option: str) -> Callable[[str], str]:
     return check
 
 
-def build_settings(args: argparse.Namespace, environ: Mapping[str, str]) -> Settings:
+def build_settings(args: argparse.Namespace, environ: Mapping[str, str], keyfiles: KeyFiles,
+                   deadline: Deadline) -> Settings:
     """Turn parsed arguments into settings, reading the files they name (the deadline is already running)."""
-    from check_k8s_health.credentials import resolve_credential
-    from check_k8s_health.targets import host_url, server_url
+    from check_k8s_health.targets import resolve_target
     from check_k8s_health.tlsfiles import check_tls_files
 
-    servers, hosts = args.server or [], args.hostname or []
-    if servers and hosts:
-        raise UsageError("give the server either as -s URL or as -H HOST, not both")
-    if args.port is not None and not hosts:
-        raise UsageError("-p/--port goes with -H/--hostname; with -s put the port in the URL")
-    if len(servers) + len(hosts) > 1:
-        raise UsageError("this version checks one server per run: define one service per API server")
-    if not servers and not hosts:
-        raise UsageError("no server named: give -s https://HOST:6443 or -H HOST")
-    url, source = (server_url(servers[0]), "--server") if servers else (host_url(hosts[0], args.port), "--hostname")
-    if args.insecure_skip_tls_verify and args.certificate_authority:
-        raise UsageError("--insecure-skip-tls-verify and --certificate-authority exclude each other: "
-                         "verify with the CA, or do not verify")
-    if args.client_key and not args.client_certificate:
-        raise UsageError("--client-key needs --client-certificate")
-    tls = TlsSettings(verify=not args.insecure_skip_tls_verify, ca_file=args.certificate_authority,
-                      server_name=args.tls_server_name, client_cert=args.client_certificate,
-                      client_key=args.client_key)
-    if not url.startswith("http://"):
-        check_tls_files(tls)
-    credential = resolve_credential(args.token_file, environ)
-    endpoints = tuple(dict.fromkeys(args.endpoint or ["readyz"]))
-    return Settings(target=Target(url, source, tls, credential), endpoints=endpoints,
+    options = ConnectionOptions(
+        servers=tuple(args.server or ()), hosts=tuple(args.hostname or ()), port=args.port,
+        kubeconfig=args.kubeconfig, context=args.context, token_file=args.token_file,
+        ca_file=args.certificate_authority, insecure=args.insecure_skip_tls_verify,
+        tls_server_name=args.tls_server_name, client_cert=args.client_certificate, client_key=args.client_key)
+    target = resolve_target(options, environ, keyfiles, deadline)
+    if not target.plain_http:
+        deadline.enter("reading the TLS files")
+        check_tls_files(target.tls)
+    return Settings(target=target, endpoints=tuple(dict.fromkeys(args.endpoint or ["readyz"])),
                     excludes=tuple(dict.fromkeys(args.exclude or [])), warning=args.warning,
                     critical=args.critical, timeout=args.timeout, verbose=min(args.verbose, 3))
 
@@ -191,15 +186,18 @@ def main(argv: Optional[Sequence[str]] = None, environ: Optional[Mapping[str, st
     _quiet_stderr()
     verbose = 0
     deadline: Optional[Deadline] = None
+    keyfiles: Optional[KeyFiles] = None
     try:
         args = build_parser().parse_args(argv)
         verbose = min(args.verbose, 3)
         from check_k8s_health.deadline import Deadline
+        from check_k8s_health.keyfiles import KeyFiles
 
         deadline = Deadline(args.timeout)
         deadline.arm()
-        deadline.enter("reading the credentials and TLS files")
-        settings = build_settings(args, os.environ if environ is None else environ)
+        deadline.enter("reading the kubeconfig and credentials")
+        keyfiles = KeyFiles()
+        settings = build_settings(args, os.environ if environ is None else environ, keyfiles, deadline)
         run(settings, deadline)
     except SystemExit:
         raise
@@ -216,6 +214,8 @@ def main(argv: Optional[Sequence[str]] = None, environ: Optional[Mapping[str, st
                 details)
     finally:
         _disarm(deadline)
+        if keyfiles is not None:
+            keyfiles.remove()  # embedded keys never outlive the run, whatever ended it
 
 
 def _disarm(deadline: Optional[Deadline]) -> None:

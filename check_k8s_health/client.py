@@ -98,7 +98,10 @@ class HealthClient:
                                       "Accept": "application/json, */*"})
         if target.sends_token and target.credential.token is not None:
             self._session.auth = BearerAuth(target.credential.token.reveal())
-        self._session.proxies.update(requests.utils.get_environ_proxies(target.url))
+        if target.proxy:
+            self._session.proxies.update({"https": target.proxy, "http": target.proxy})
+        else:
+            self._session.proxies.update(requests.utils.get_environ_proxies(target.url))
 
     def __enter__(self) -> HealthClient:
         return self

@@ -1,18 +1,27 @@
-"""Where a bearer token comes from: a token file (read fresh each run) or ``K8S_HEALTH_TOKEN``.
+"""Where a bearer token comes from, and what it says about itself.
 
 No option takes a token itself: ``argv`` is visible to every local user in ``ps``. A token that could not be a
-header value is refused here, because requests' own error for it would quote the header, token included.
+header value is refused here, because requests' own error for it would quote the header, token included. The
+``exp`` claim of a JWT is read without checking the signature: only to name expiry as the cause of a 401.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 import os
 import re
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Optional
 
+from check_k8s_health.deadline import Deadline
 from check_k8s_health.errors import ConfigError
-from check_k8s_health.settings import Credential, Secret
+from check_k8s_health.incluster import TOKEN_PATH
+from check_k8s_health.keyfiles import KeyFiles
+from check_k8s_health.kubeconfig import Entry
+from check_k8s_health.settings import Credential, Secret, TlsSettings
 
 TOKEN_ENV = "K8S_HEALTH_TOKEN"  # noqa: S105 (the variable's name, not a secret)
 #: Real service-account JWTs are about 1 KiB; anything far beyond this is the wrong file, not a token.
@@ -21,34 +30,50 @@ _TOKEN_CHARS = re.compile(r"[\x21-\x7e]+")
 
 
 def resolve_credential(token_file: Optional[str], environ: Mapping[str, str]) -> Credential:
-    """``--token-file`` beats ``K8S_HEALTH_TOKEN`` beats anonymous, as SPEC section 2 orders them."""
+    """``--token-file`` beats ``K8S_HEALTH_TOKEN``; an empty credential means "look further" (kubeconfig, ...)."""
     if token_file is not None:
-        return Credential(_checked(read_token_file(token_file), f"--token-file {token_file}"),
-                          f"--token-file {token_file}")
+        return token_credential(read_token_file(token_file), f"--token-file {token_file}")
     value = environ.get(TOKEN_ENV)
     if value is not None and value.strip():
-        return Credential(_checked(value.strip(), TOKEN_ENV), TOKEN_ENV)
+        return token_credential(value.strip(), TOKEN_ENV)
     return Credential()
 
 
-def read_token_file(path: str) -> str:
+def token_credential(token: str, source: str) -> Credential:
+    return Credential(_checked(token, source), source, jwt_expiry(token))
+
+
+def jwt_expiry(token: str) -> Optional[int]:
+    """The ``exp`` claim of a JWT, or None for tokens that are no JWT or never expire (legacy Secret tokens)."""
+    parts = token.split(".")
+    if len(parts) != 3:
+        return None
+    try:
+        payload = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
+    except (ValueError, binascii.Error):
+        return None
+    exp = payload.get("exp") if isinstance(payload, dict) else None
+    return int(exp) if isinstance(exp, (int, float)) and not isinstance(exp, bool) and 0 < exp < 2**40 else None
+
+
+def read_token_file(path: str, what: str = "token file") -> str:
     try:
         if os.path.isdir(path):
-            raise ConfigError(f"token file {path} is a directory: give the file that holds the token")
+            raise ConfigError(f"{what} {path} is a directory: give the file that holds the token")
         with open(path, "rb") as handle:
             data = handle.read(MAX_TOKEN_BYTES + 1)
     except OSError as exc:
-        raise ConfigError(f"cannot read token file {path}: {exc.strerror or exc}; "
+        raise ConfigError(f"cannot read {what} {path}: {exc.strerror or exc}; "
                           "check the path and that the monitoring user may read it") from None
     if len(data) > MAX_TOKEN_BYTES:
-        raise ConfigError(f"token file {path} is larger than {MAX_TOKEN_BYTES // 1024} KiB: "
+        raise ConfigError(f"{what} {path} is larger than {MAX_TOKEN_BYTES // 1024} KiB: "
                           "that is not a bearer token, check the path")
     try:
         text = data.decode("ascii").strip()
     except UnicodeDecodeError:
-        raise ConfigError(f"token file {path} holds binary data, not a bearer token") from None
+        raise ConfigError(f"{what} {path} holds binary data, not a bearer token") from None
     if not text:
-        raise ConfigError(f"token file {path} is empty: write the token into it "
+        raise ConfigError(f"{what} {path} is empty: write the token into it "
                           "(kubectl create token SA or a service-account-token Secret)")
     return text
 
@@ -58,3 +83,49 @@ def _checked(token: str, source: str) -> Secret:
         raise ConfigError(f"the token from {source} contains spaces or control characters: "
                           "a bearer token is one word of printable characters")
     return Secret(token)
+
+
+def kubeconfig_user_credential(user: Entry, tls: TlsSettings, *, environ: Mapping[str, str], keyfiles: KeyFiles,
+                               deadline: Deadline) -> tuple[Credential, TlsSettings]:
+    """A kubeconfig user's token (``tokenFile`` wins, re-read; ``token`` is the fallback), client certificate
+    (``*-data`` wins) and, only when it has neither, its exec plugin; flags given for the certificate win."""
+    where = f"kubeconfig {user.origin}: user {user.name!r}"
+    for unsupported, words in (("auth-provider", "auth-provider plugins (removed from kubectl) are not "
+                                                 "supported: use an exec plugin or a token"),
+                               ("username", "basic authentication is not supported: use a token"),
+                               ("password", "basic authentication is not supported: use a token")):
+        if user.fields.get(unsupported):
+            raise ConfigError(f"{where}: {words}")
+    token, source = user.text("token"), f"kubeconfig {user.origin}, user {user.name}"
+    token_file = user.path("tokenFile")
+    if token_file is not None:
+        try:
+            token, source = read_token_file(token_file, "tokenFile"), f"tokenFile {token_file} ({where})"
+        except ConfigError:
+            if token is None:  # client-go falls back to token when the file cannot be read
+                raise
+    cert, key = tls.client_cert, tls.client_key
+    if cert is None:
+        cert_data, key_data = user.text("client-certificate-data"), user.text("client-key-data")
+        cert = (keyfiles.write_base64("client.crt", cert_data, f"{where}: client-certificate-data") if cert_data
+                else user.path("client-certificate"))
+        key = (keyfiles.write_base64("client.key", key_data, f"{where}: client-key-data") if key_data
+               else user.path("client-key"))
+        if (cert is None) != (key is None):
+            raise ConfigError(f"{where}: a client certificate needs its key (client-certificate and client-key "
+                              "come together)")
+    if token is None and cert is None and user.fields.get("exec"):
+        from check_k8s_health.execplugin import run_exec_plugin
+
+        result = run_exec_plugin(user, environ, deadline)
+        token, source = result.token, f"exec plugin ({where})"
+        if result.client_cert_pem and result.client_key_pem:
+            cert = keyfiles.write("exec-client.crt", result.client_cert_pem.encode())
+            key = keyfiles.write("exec-client.key", result.client_key_pem.encode())
+    credential = token_credential(token, source) if token is not None else Credential()
+    return credential, replace(tls, client_cert=cert, client_key=key)
+
+
+def in_cluster_credential() -> Credential:
+    token = read_token_file(TOKEN_PATH, "service-account token")
+    return token_credential(token, f"in-cluster service-account token {TOKEN_PATH}")

@@ -43,8 +43,10 @@ class TlsSettings:
 @dataclass(frozen=True)
 class Credential:
     token: Optional[Secret] = None
-    #: Where the token came from, for ``-vv`` and for 401 hints ("--token-file /etc/k8s-token"); never the value.
+    #: Where the token came from, for ``-vv`` and 401 hints ("--token-file /etc/k8s-token"); never the value.
     source: str = "anonymous"
+    #: The ``exp`` claim of a JWT token (seconds since the epoch), to name expiry as the cause of a 401.
+    expires: Optional[int] = None
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,10 @@ class Target:
     source: str
     tls: TlsSettings
     credential: Credential
+    #: ``proxy-url`` of a kubeconfig cluster; otherwise the usual proxy variables of the environment apply.
+    proxy: Optional[str] = None
+    #: Where TLS settings and the client certificate came from, for ``-vv``.
+    tls_source: str = "command line"
 
     @property
     def plain_http(self) -> bool:
@@ -68,6 +74,23 @@ class Target:
     @property
     def sends_token(self) -> bool:
         return self.credential.token is not None and not self.plain_http
+
+
+@dataclass(frozen=True)
+class ConnectionOptions:
+    """The connection options exactly as given on the command line, before kubeconfig and in-cluster fill gaps."""
+
+    servers: tuple[str, ...] = ()
+    hosts: tuple[str, ...] = ()
+    port: Optional[int] = None
+    kubeconfig: Optional[str] = None
+    context: Optional[str] = None
+    token_file: Optional[str] = None
+    ca_file: Optional[str] = None
+    insecure: bool = False
+    tls_server_name: Optional[str] = None
+    client_cert: Optional[str] = None
+    client_key: Optional[str] = None
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,8 @@ verified, token withheld) on the one line that reaches the pager.
 
 from __future__ import annotations
 
+import time
+
 import nagiosplugin
 from nagiosplugin.state import Ok
 
@@ -31,6 +33,8 @@ class HealthSummary(nagiosplugin.Summary):
     def verbose(self, results: nagiosplugin.Results) -> list[str]:
         level = self._settings.verbose
         lines = self._request_lines() if level >= 2 else []
+        if level >= 1:
+            lines += self._token_lines()
         for result in results.results:  # the order the endpoints were asked in, like the command line
             if isinstance(result.hint, Verdict):
                 lines += [text for shown_from, text in result.hint.lines if shown_from <= level]
@@ -67,15 +71,39 @@ class HealthSummary(nagiosplugin.Summary):
         elif not tls.verify:
             how = "certificate NOT verified (--insecure-skip-tls-verify)"
         else:
-            bundle = f"--certificate-authority {tls.ca_file}" if tls.ca_file else "the default CA bundle"
-            how = f"verified against {bundle}"
+            how = f"verified against {f'the CA {tls.ca_file}' if tls.ca_file else 'the default CA bundle'}"
             if tls.server_name:
                 how += f" for the name {tls.server_name}"
+            how += f" (from {target.tls_source})"
         cred = target.credential
         who = "anonymous" if cred.token is None else f"bearer token from {cred.source}"
         if target.token_withheld:
             who += " (withheld: plain http)"
         if tls.client_cert:
             who += f", client certificate {tls.client_cert}"
-        return [f"server: {target.url} (from {target.source})", f"TLS: {how}", f"credentials: {who}"]
+        lines = [f"server: {target.url} (from {target.source})", f"TLS: {how}", f"credentials: {who}"]
+        if target.proxy:
+            lines.append(f"proxy: {one_line(target.proxy, 100)} (kubeconfig proxy-url)")
+        return lines
+
+    def _token_lines(self) -> list[str]:
+        """When the token expires: the next 401 is easier to read when yesterday's output said so."""
+        credential = self._settings.target.credential
+        if credential.token is None:
+            return []
+        if credential.expires is None:
+            return [f"token from {credential.source}: no expiry (not a JWT, or a long-lived Secret token)"]
+        left = credential.expires - time.time()
+        when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(credential.expires))
+        if left <= 0:
+            return [f"token from {credential.source} expired at {when}"]
+        return [f"token from {credential.source} expires at {when} (in {_duration(left)})"]
+
+
+def _duration(seconds: float) -> str:
+    minutes = int(seconds // 60)
+    if minutes < 120:
+        return f"{minutes} min"
+    hours = minutes // 60
+    return f"{hours} h" if hours < 72 else f"{hours // 24} days"
 

@@ -1,15 +1,20 @@
-"""Turns ``-s URL`` or ``-H HOST -p PORT`` into the base URL of the server to ask.
-
-Kept apart from the parser because kubeconfig and in-cluster discovery will produce the same ``Target``.
-"""
+"""Decides which server to ask and how: ``-s``/``-H``, a kubeconfig context or in-cluster discovery, with
+kubectl's precedence, into one ``Target``."""
 
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Mapping
 from typing import Optional
 from urllib.parse import urlsplit, urlunsplit
 
-from check_k8s_health.errors import UsageError
+from check_k8s_health import incluster
+from check_k8s_health.deadline import Deadline
+from check_k8s_health.errors import ConfigError, UsageError
+from check_k8s_health.incluster import in_cluster_url
+from check_k8s_health.keyfiles import KeyFiles
+from check_k8s_health.kubeconfig import Choice, candidate_files, load, select
+from check_k8s_health.settings import ConnectionOptions, Target, TlsSettings
 
 DEFAULT_PORT = 6443
 
@@ -61,3 +66,100 @@ def _is_ipv6(name: str) -> bool:
 
 def _bracketed(host: str) -> str:
     return f"[{host}]" if ":" in host else host
+
+
+def resolve_target(options: ConnectionOptions, environ: Mapping[str, str], keyfiles: KeyFiles,
+                   deadline: Deadline) -> Target:
+    """Server, TLS and credentials by kubectl's rules (SPEC sections 2 and 5).
+
+    Server: ``-s``/``-H``, else the kubeconfig context, else in-cluster. Credentials: ``--token-file`` >
+    ``K8S_HEALTH_TOKEN`` > kubeconfig user (token, tokenFile, exec) > in-cluster token > anonymous. Explicit
+    TLS options replace the kubeconfig's.
+    """
+    from check_k8s_health.credentials import in_cluster_credential, kubeconfig_user_credential, resolve_credential
+
+    explicit = _explicit_server(options)
+    choice = _kubeconfig_choice(options, environ)
+    cluster_url = in_cluster_url(environ) if choice is None else None
+    if explicit is not None:
+        url, source = explicit
+    elif choice is not None:
+        url, source = _cluster_server(choice), f"kubeconfig {choice.cluster.origin}, context {choice.context}"
+    elif cluster_url is not None:
+        url, source = cluster_url, "in-cluster (KUBERNETES_SERVICE_HOST)"
+    else:
+        raise UsageError("no server named and no kubeconfig found: give -s https://HOST:6443, -H HOST or "
+                         "--kubeconfig PATH")
+    tls, tls_source = _tls(options, choice, cluster_url, keyfiles, server_overridden=explicit is not None)
+    credential = resolve_credential(options.token_file, environ)
+    if credential.token is None and choice is not None and choice.user is not None:
+        credential, tls = kubeconfig_user_credential(choice.user, tls, environ=environ, keyfiles=keyfiles,
+                                                     deadline=deadline)
+    elif credential.token is None and cluster_url is not None and incluster.token_present():
+        credential = in_cluster_credential()
+    proxy = choice.cluster.text("proxy-url") if choice is not None else None
+    return Target(url, source, tls, credential, proxy, tls_source)
+
+
+def _explicit_server(options: ConnectionOptions) -> Optional[tuple[str, str]]:
+    if options.servers and options.hosts:
+        raise UsageError("give the server either as -s URL or as -H HOST, not both")
+    if options.port is not None and not options.hosts:
+        raise UsageError("-p/--port goes with -H/--hostname; with -s put the port in the URL")
+    if len(options.servers) + len(options.hosts) > 1:
+        raise UsageError("this version checks one server per run: define one service per API server")
+    if options.servers:
+        return server_url(options.servers[0]), "--server"
+    if options.hosts:
+        return host_url(options.hosts[0], options.port), "--hostname"
+    return None
+
+
+def _kubeconfig_choice(options: ConnectionOptions, environ: Mapping[str, str]) -> Optional[Choice]:
+    paths, explicit = candidate_files(options.kubeconfig, environ)
+    merged = load(paths, explicit)
+    if not merged.files or not (options.context or merged.current_context or explicit):
+        if options.context:
+            raise ConfigError(f'context "{options.context}" does not exist: no kubeconfig file was found '
+                              f"({', '.join(paths)})")
+        return None
+    return select(merged, options.context)
+
+
+def _cluster_server(choice: Choice) -> str:
+    server = choice.cluster.text("server")
+    if server is None:
+        raise ConfigError(f"kubeconfig {choice.cluster.origin}: cluster {choice.cluster.name!r} has no server")
+    try:
+        return server_url(server)
+    except UsageError as exc:
+        raise ConfigError(f"kubeconfig {choice.cluster.origin}: server of cluster {choice.cluster.name!r}: "
+                          f"{str(exc).split(': ', 1)[-1]}") from None
+
+
+def _tls(options: ConnectionOptions, choice: Optional[Choice], cluster_url: Optional[str], keyfiles: KeyFiles,
+         server_overridden: bool) -> tuple[TlsSettings, str]:
+    if options.insecure and options.ca_file:
+        raise UsageError("--insecure-skip-tls-verify and --certificate-authority exclude each other: "
+                         "verify with the CA, or do not verify")
+    if options.client_key and not options.client_cert:
+        raise UsageError("--client-key needs --client-certificate")
+    ca_file, insecure, server_name, source = options.ca_file, options.insecure, options.tls_server_name, "flags"
+    if choice is not None:
+        cluster = choice.cluster
+        where = f"kubeconfig {cluster.origin}: cluster {cluster.name!r}"
+        if not (options.ca_file or options.insecure):
+            # client-go replaces CA file, CA data and the insecure flag together when any is given as a flag.
+            data = cluster.text("certificate-authority-data")
+            ca_file = (keyfiles.write_base64("ca.crt", data, f"{where}: certificate-authority-data") if data
+                       else cluster.path("certificate-authority"))
+            insecure = cluster.flag("insecure-skip-tls-verify")
+            if insecure and ca_file:
+                raise ConfigError(f"{where}: insecure-skip-tls-verify together with a certificate authority is "
+                                  "not allowed (as in kubectl): remove one")
+            source = f"kubeconfig {cluster.origin}"
+        if server_name is None and not server_overridden:
+            server_name = cluster.text("tls-server-name")
+    elif cluster_url is not None and not (options.ca_file or options.insecure) and incluster.ca_present():
+        ca_file, source = incluster.CA_PATH, "in-cluster"
+    return TlsSettings(not insecure, ca_file, server_name, options.client_cert, options.client_key), source

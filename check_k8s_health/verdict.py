@@ -7,6 +7,7 @@ of nagiosplugin's classes other than its states, so every row of the state table
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -133,6 +134,12 @@ def _unexpected(answer: Answer, target: Target) -> tuple[str, str]:
             return (f"{head}: anonymous access is off (k3s, RKE2, hardened); give a token with --token-file "
                     "or K8S_HEALTH_TOKEN", "create one with: kubectl create token SERVICEACCOUNT -n NAMESPACE "
                     "(1 h), or use a kubernetes.io/service-account-token Secret (long-lived)")
+        expires = target.credential.expires
+        if expires is not None and expires <= time.time():
+            when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(expires))
+            return (f"{head}: the token from {target.credential.source} expired at {when}; create a new one",
+                    "kubectl create token SERVICEACCOUNT -n NAMESPACE --duration=8760h, or use a "
+                    "kubernetes.io/service-account-token Secret (long-lived)")
         return (f"{head}: the token from {target.credential.source} was rejected (expired or revoked?)",
                 "the token is wrong, expired, revoked or of another cluster; create a new one: "
                 "kubectl create token SERVICEACCOUNT -n NAMESPACE")

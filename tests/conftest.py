@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,9 +51,13 @@ class Run:
         return [line for line in lines if not line.startswith("| ")]
 
 
+#: An empty home for every run, so the developer's ~/.kube/config cannot change what the plugin does.
+EMPTY_HOME = tempfile.mkdtemp(prefix="check_k8s_health-home-")
+
+
 def clean_env(extra: Optional[Mapping[str, str]] = None) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if key not in _LEAKY}
-    env["HOME"] = env.get("HOME", "/nonexistent")
+    env["HOME"] = EMPTY_HOME
     env.update(extra or {})
     return env
 

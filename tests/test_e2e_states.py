@@ -177,8 +177,8 @@ def test_unknown_when_the_deadline_fires_while_reading_a_fifo(tmp_path: Path) ->
     os.mkfifo(fifo)
     run = run_plugin("-s", "https://127.0.0.1:1", "--token-file", str(fifo), "-t", "1")
     assert run.code == 3
-    assert run.first_line == ("K8S_HEALTH UNKNOWN - the 1 s deadline (-t) ran out while reading the credentials "
-                              "and TLS files")
+    assert run.first_line == ("K8S_HEALTH UNKNOWN - the 1 s deadline (-t) ran out while reading the kubeconfig "
+                              "and credentials")
     assert run.seconds < 1 + 1.5
 
 
@@ -367,7 +367,8 @@ def test_response_time_within_thresholds_is_ok(healthy: FakeApiServer) -> None:
 # -- bad arguments and files: UNKNOWN with what to fix ---------------------------------------------------
 
 @pytest.mark.parametrize(("args", "line"), [
-    ((), "K8S_HEALTH UNKNOWN - no server named: give -s https://HOST:6443 or -H HOST"),
+    ((), "K8S_HEALTH UNKNOWN - no server named and no kubeconfig found: give -s https://HOST:6443, -H HOST or "
+         "--kubeconfig PATH"),
     (("--bogus",), "K8S_HEALTH UNKNOWN - unrecognized arguments: --bogus (see --help)"),
     (("-s",), "K8S_HEALTH UNKNOWN - argument -s/--server: expected one argument (see --help)"),
     (("-s", "https://x", "-e", "nope"), "K8S_HEALTH UNKNOWN - argument -e/--endpoint: invalid choice: 'nope' "
