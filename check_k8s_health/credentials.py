@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import os
 import re
 from collections.abc import Mapping
 from dataclasses import replace
@@ -18,6 +17,7 @@ from typing import Optional
 
 from check_k8s_health.deadline import Deadline
 from check_k8s_health.errors import ConfigError
+from check_k8s_health.files import read_small_file
 from check_k8s_health.incluster import TOKEN_PATH
 from check_k8s_health.keyfiles import KeyFiles
 from check_k8s_health.kubeconfig import Entry
@@ -57,17 +57,7 @@ def jwt_expiry(token: str) -> Optional[int]:
 
 
 def read_token_file(path: str, what: str = "token file") -> str:
-    try:
-        if os.path.isdir(path):
-            raise ConfigError(f"{what} {path} is a directory: give the file that holds the token")
-        with open(path, "rb") as handle:
-            data = handle.read(MAX_TOKEN_BYTES + 1)
-    except OSError as exc:
-        raise ConfigError(f"cannot read {what} {path}: {exc.strerror or exc}; "
-                          "check the path and that the monitoring user may read it") from None
-    if len(data) > MAX_TOKEN_BYTES:
-        raise ConfigError(f"{what} {path} is larger than {MAX_TOKEN_BYTES // 1024} KiB: "
-                          "that is not a bearer token, check the path")
+    data = read_small_file(path, what, MAX_TOKEN_BYTES)
     try:
         text = data.decode("ascii").strip()
     except UnicodeDecodeError:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from check_k8s_health.errors import ConfigError
+from check_k8s_health.files import read_small_file
 
 MAX_FILE_BYTES = 4 * 1024 * 1024
 
@@ -127,23 +128,14 @@ def select(merged: Merged, context: Optional[str]) -> Choice:
 def _read(path: str) -> Mapping[str, Any]:
     import yaml
 
-    try:
-        if os.path.isdir(path):
-            raise ConfigError(f"kubeconfig {path} is a directory: give the file")
-        with open(path, "rb") as handle:
-            data = handle.read(MAX_FILE_BYTES + 1)
-    except OSError as exc:
-        raise ConfigError(f"cannot read kubeconfig {path}: {exc.strerror or exc}; check the path and that the "
-                          "monitoring user may read it") from None
-    if len(data) > MAX_FILE_BYTES:
-        raise ConfigError(f"kubeconfig {path} is larger than {MAX_FILE_BYTES // 1024 // 1024} MiB: check the path")
+    data = read_small_file(path, "kubeconfig", MAX_FILE_BYTES)
     try:
         document = yaml.safe_load(data)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         at = f" at line {mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"kubeconfig {path} is not valid YAML{at}: {getattr(exc, 'problem', None) or 'parse error'}"
-                          ) from None
+        problem = getattr(exc, "problem", None) or "parse error"
+        raise ConfigError(f"kubeconfig {path} is not valid YAML{at}: {problem}") from None
     except (ValueError, RecursionError):
         raise ConfigError(f"kubeconfig {path} is not valid YAML") from None
     if document is None:

@@ -97,8 +97,24 @@ def resolve_target(options: ConnectionOptions, environ: Mapping[str, str], keyfi
                                                      deadline=deadline)
     elif credential.token is None and cluster_url is not None and incluster.token_present():
         credential = in_cluster_credential()
-    proxy = choice.cluster.text("proxy-url") if choice is not None else None
+    proxy = _proxy(choice) if choice is not None else None
     return Target(url, source, tls, credential, proxy, tls_source)
+
+
+def _proxy(choice: Choice) -> Optional[str]:
+    proxy = choice.cluster.text("proxy-url")
+    if proxy is None:
+        return None
+    where = f"kubeconfig {choice.cluster.origin}: proxy-url of cluster {choice.cluster.name!r}"
+    scheme = urlsplit(proxy).scheme
+    if scheme not in ("http", "https", "socks5", "socks5h"):
+        raise ConfigError(f"{where} must be an http, https or socks5 URL")
+    if scheme.startswith("socks"):
+        import importlib.util
+
+        if importlib.util.find_spec("socks") is None:
+            raise ConfigError(f"{where}: a socks5 proxy needs the PySocks package (pip install PySocks)")
+    return proxy
 
 
 def _explicit_server(options: ConnectionOptions) -> Optional[tuple[str, str]]:

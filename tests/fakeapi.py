@@ -39,6 +39,7 @@ __all__ = [
     "HOST",
     "UNAUTHORIZED_BODY",
     "Capture",
+    "ConnectProxy",
     "FakeApiServer",
     "Reply",
     "Seen",
@@ -659,3 +660,70 @@ class FakeApiServer:
         with self._lock:
             reply = self._routes.get(path)
         return reply if reply is not None else not_found_reply()
+
+
+class ConnectProxy:
+    """A minimal HTTP CONNECT proxy on 127.0.0.1 that tunnels to 127.0.0.1 only and counts its tunnels, to prove
+    a kubeconfig's ``proxy-url`` is used."""
+
+    def __init__(self) -> None:
+        self.tunnels: list[str] = []
+        self._listener = socket.socket()
+        self._listener.bind((HOST, 0))
+        self._listener.listen(8)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self._listener.getsockname()[1]}"
+
+    def __enter__(self) -> ConnectProxy:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._listener.close()
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._tunnel, args=(client,), daemon=True).start()
+
+    def _tunnel(self, client: socket.socket) -> None:
+        with client:
+            head = b""
+            while b"\r\n\r\n" not in head:
+                chunk = client.recv(4096)
+                if not chunk:
+                    return
+                head += chunk
+            method, target = head.split(b" ", 2)[:2]
+            host, _, port = target.decode().rpartition(":")
+            if method != b"CONNECT" or host != HOST:
+                client.sendall(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n")
+                return
+            self.tunnels.append(target.decode())
+            with socket.create_connection((HOST, int(port)), timeout=_SOCKET_TIMEOUT) as upstream:
+                client.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+                _pump(client, upstream)
+
+
+def _pump(left: socket.socket, right: socket.socket) -> None:
+    import selectors
+
+    with selectors.DefaultSelector() as selector:
+        selector.register(left, selectors.EVENT_READ, right)
+        selector.register(right, selectors.EVENT_READ, left)
+        while True:
+            for key, _ in selector.select(timeout=_SOCKET_TIMEOUT):
+                source = key.fileobj
+                assert isinstance(source, socket.socket)
+                data = source.recv(65536)
+                if not data:
+                    return
+                key.data.sendall(data)

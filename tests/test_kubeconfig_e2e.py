@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 from conftest import run_plugin
-from fakeapi import FakeApiServer, healthy_routes
+from fakeapi import ConnectProxy, FakeApiServer, healthy_routes
 from kubeconfigs import kubectl, token_kubeconfig
 
 OK = "K8S_HEALTH OK - readyz: all 33 sub-checks passed"
@@ -329,3 +329,66 @@ def test_unreadable_kubeconfig_is_unknown(tmp_path: Path) -> None:
     run = run_plugin("--kubeconfig", str(config), command=command)
     assert (run.code, run.first_line) == (3, f"K8S_HEALTH UNKNOWN - cannot read kubeconfig {config}: Permission "
                                              "denied; check the path and that the monitoring user may read it")
+
+
+def test_proxy_url_of_the_cluster_is_used(api: FakeApiServer, tmp_path: Path) -> None:
+    with ConnectProxy() as proxy:
+        proxy_url = proxy.url
+        config = token_kubeconfig(tmp_path / "config", api.url, api.ca_file, TOKEN)
+        kubectl(config, "set", "clusters.cluster.proxy-url", proxy_url)
+        run = run_plugin("--kubeconfig", str(config), "-vv")
+        tunnels = list(proxy.tunnels)
+    assert (run.code, run.first_line) == (0, OK)
+    assert tunnels == [f"127.0.0.1:{api.port}"]
+    assert f"proxy: {proxy_url} (kubeconfig proxy-url)" in run.long_output
+
+
+def test_socks_proxy_without_pysocks_is_a_clear_unknown(api: FakeApiServer, tmp_path: Path) -> None:
+    config = token_kubeconfig(tmp_path / "config", api.url, api.ca_file, TOKEN)
+    kubectl(config, "set", "clusters.cluster.proxy-url", "socks5://127.0.0.1:1080")
+    run = run_plugin("--kubeconfig", str(config))
+    assert (run.code, run.first_line) == (3, f"K8S_HEALTH UNKNOWN - kubeconfig {config}: proxy-url of cluster "
+                                             "'cluster': a socks5 proxy needs the PySocks package "
+                                             "(pip install PySocks)")
+
+
+def test_exec_plugin_arguments_and_client_certificate(tmp_path: Path) -> None:
+    with FakeApiServer(healthy_routes(), require_client_cert=True) as server:
+        cert, key = server.issue_client_cert(tmp_path)
+        plugin = tmp_path / "bin" / "cert-plugin"  # kubectl stores it as bin/cert-plugin, relative to the file
+        plugin.parent.mkdir()
+        plugin.write_text(f"#!{sys.executable}\n" + """import json, sys
+cert, key = sys.argv[1], sys.argv[2]
+status = {"clientCertificateData": open(cert).read(), "clientKeyData": open(key).read()}
+print(json.dumps({"kind": "ExecCredential", "apiVersion": "client.authentication.k8s.io/v1beta1", "status": status}))
+""")
+        plugin.chmod(0o755)
+        config = tmp_path / "config"
+        kubectl(config, "set-cluster", "c", f"--server={server.url}", f"--certificate-authority={server.ca_file}")
+        kubectl(config, "set-credentials", "u", "--exec-api-version=client.authentication.k8s.io/v1beta1",
+                f"--exec-command={plugin}", f"--exec-arg={cert}", f"--exec-arg={key}")
+        kubectl(config, "set-context", "c", "--cluster=c", "--user=u")
+        kubectl(config, "use-context", "c")
+        private_tmp = tmp_path / "tmp"
+        private_tmp.mkdir()
+        run = run_plugin("--kubeconfig", str(config), env={"TMPDIR": str(private_tmp)})
+    assert (run.code, run.first_line) == (0, OK)
+    assert list(private_tmp.iterdir()) == []
+
+
+def test_key_material_is_removed_when_the_deadline_fires(tmp_path: Path) -> None:
+    with FakeApiServer(healthy_routes()) as server:
+        config = tmp_path / "config"
+        kubectl(config, "set-cluster", "c", f"--server={server.url}", f"--certificate-authority={server.ca_file}",
+                "--embed-certs")
+        kubectl(config, "set-credentials", "u", "--token=fallback-token")
+        kubectl(config, "set-context", "c", "--cluster=c", "--user=u")
+        kubectl(config, "use-context", "c")
+        os.mkfifo(tmp_path / "token-fifo")
+        kubectl(config, "set", "users.u.tokenFile", str(tmp_path / "token-fifo"))
+        private_tmp = tmp_path / "tmp"
+        private_tmp.mkdir()
+        run = run_plugin("--kubeconfig", str(config), "-t", "1", env={"TMPDIR": str(private_tmp)})
+    assert (run.code, run.first_line) == (3, "K8S_HEALTH UNKNOWN - the 1 s deadline (-t) ran out while reading the "
+                                             "kubeconfig and credentials")
+    assert list(private_tmp.iterdir()) == []
