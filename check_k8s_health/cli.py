@@ -14,9 +14,10 @@ import os
 import sys
 import traceback
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, NoReturn, Optional
+from typing import TYPE_CHECKING, NoReturn, Optional, TypeVar
 
 from check_k8s_health import __version__
+from check_k8s_health.components import COMPONENTS
 from check_k8s_health.errors import DeadlineExceeded, PluginError, UsageError
 from check_k8s_health.settings import ENDPOINTS, ConnectionOptions, Settings
 
@@ -68,12 +69,20 @@ def build_parser() -> Parser:
                     formatter_class=argparse.RawDescriptionHelpFormatter)
     where = parser.add_argument_group("server")
     where.add_argument("-s", "--server", action="append", metavar="URL",
-                       help="API server URL, e.g. https://10.0.0.1:6443 (a path prefix is kept)")
+                       help="API server URL, e.g. https://10.0.0.1:6443 (a path prefix is kept); repeat it to "
+                            "check several servers concurrently")
     where.add_argument("-H", "--hostname", "--host", action="append", metavar="HOST",
-                       help="API server host name or address: https://HOST:PORT")
-    where.add_argument("-p", "--port", type=_port, metavar="PORT", help="port for -H (default 6443)")
+                       help="API server host name or address: https://HOST:PORT; repeatable")
+    where.add_argument("-p", "--port", type=_port, metavar="PORT",
+                       help="port for -H (default 6443, or the --component's)")
     where.add_argument("-e", "--endpoint", action="append", choices=ENDPOINTS, metavar="NAME",
-                       help="endpoint to check: readyz (default), livez or healthz; repeatable")
+                       help="endpoint to check: readyz (default), livez, healthz, or health (etcd); repeatable")
+    where.add_argument("--component", choices=tuple(COMPONENTS), default="apiserver", metavar="NAME",
+                       help="what answers: apiserver (default), kube-scheduler, kube-controller-manager, kubelet "
+                            "or etcd; presets port, scheme and endpoints")
+    where.add_argument("--min-healthy", type=_count, metavar="N",
+                       help="with several servers: CRITICAL when fewer than N are healthy, WARNING when any "
+                            "is not (default: the worst server's state)")
     where.add_argument("--exclude", action="append", metavar="CHECK", type=_nonempty("--exclude"),
                        help="ask the server to skip this sub-check (?exclude=CHECK); repeatable")
     auth = parser.add_argument_group("credentials and TLS")
@@ -94,11 +103,26 @@ def build_parser() -> Parser:
                       help="client certificate (PEM) for mutual TLS")
     auth.add_argument("--client-key", metavar="PATH", type=_nonempty("--client-key"),
                       help="private key of the client certificate (omit if the certificate file holds it)")
+    policy = parser.add_argument_group("sub-check policy (shell-style globs, e.g. 'poststarthook/*')")
+    policy.add_argument("--warning-check", action="append", metavar="GLOB", type=_nonempty("--warning-check"),
+                        help="a failed sub-check matching GLOB is WARNING instead of CRITICAL; repeatable")
+    policy.add_argument("--critical-check", action="append", metavar="GLOB", type=_nonempty("--critical-check"),
+                        help="a failed sub-check matching GLOB is CRITICAL even if --warning-check or "
+                             "--ignore-check match it; repeatable")
+    policy.add_argument("--ignore-check", action="append", metavar="GLOB", type=_nonempty("--ignore-check"),
+                        help="a failed sub-check matching GLOB does not change the state (still listed); "
+                             "repeatable")
+    policy.add_argument("--no-reasons", action="store_true",
+                        help="do not ask /<endpoint>/<check> for the reason a sub-check failed")
     judge = parser.add_argument_group("thresholds and output")
     judge.add_argument("-w", "--warning", type=_range, metavar="RANGE",
                        help="response time in seconds that makes a WARNING (Nagios range)")
     judge.add_argument("-c", "--critical", type=_range, metavar="RANGE",
                        help="response time in seconds that makes a CRITICAL (Nagios range)")
+    judge.add_argument("--cert-warning", type=_days, metavar="DAYS",
+                       help="WARNING when the verified server certificate expires within DAYS")
+    judge.add_argument("--cert-critical", type=_days, metavar="DAYS",
+                       help="CRITICAL when the verified server certificate expires within DAYS")
     judge.add_argument("-t", "--timeout", type=_timeout, default=DEFAULT_TIMEOUT, metavar="SECONDS",
                        help=f"overall deadline (default {DEFAULT_TIMEOUT:g})")
     judge.add_argument("-v", "--verbose", action="count", default=0,
@@ -107,24 +131,30 @@ def build_parser() -> Parser:
     return parser
 
 
-def _port(text: str) -> int:
-    try:
-        port = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
-    if not 1 <= port <= 65535:
-        raise argparse.ArgumentTypeError(f"{port} is not a port number (1-65535)")
-    return port
+N = TypeVar("N", int, float)
 
 
-def _timeout(text: str) -> float:
-    try:
-        seconds = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if not 0 < seconds <= 3600:
-        raise argparse.ArgumentTypeError(f"{text} must be more than 0 and at most 3600 seconds")
-    return seconds
+def _number(convert: Callable[[str], N], what: str, low: N, high: N, low_included: bool = True
+            ) -> Callable[[str], N]:
+    """An argparse type for a number within bounds; NaN and infinity fail the bounds check."""
+
+    def parse(text: str) -> N:
+        try:
+            value = convert(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
+        if not ((low <= value) if low_included else (low < value)) or not value <= high:
+            bounds = f"{low:g} to {high:g}" if low_included else f"more than {low:g}, at most {high:g}"
+            raise argparse.ArgumentTypeError(f"{text} is not {what} ({bounds})")
+        return value
+
+    return parse
+
+
+_port = _number(int, "a port number", 1, 65535)
+_count = _number(int, "a whole number of servers", 1, 1000)
+_days = _number(float, "a number of days", 0.0, 36500.0)
+_timeout = _number(float, "a number of seconds", 0.0, 3600.0, low_included=False)
 
 
 def _range(text: str) -> str:
@@ -149,34 +179,42 @@ def _nonempty(option: str) -> Callable[[str], str]:
 def build_settings(args: argparse.Namespace, environ: Mapping[str, str], keyfiles: KeyFiles,
                    deadline: Deadline) -> Settings:
     """Turn parsed arguments into settings, reading the files they name (the deadline is already running)."""
-    from check_k8s_health.targets import resolve_target
+    from check_k8s_health.policy import Policy
+    from check_k8s_health.targets import resolve_targets
     from check_k8s_health.tlsfiles import check_tls_files
+
+    component = COMPONENTS[args.component]
 
     options = ConnectionOptions(
         servers=tuple(args.server or ()), hosts=tuple(args.hostname or ()), port=args.port,
         kubeconfig=args.kubeconfig, context=args.context, token_file=args.token_file,
         ca_file=args.certificate_authority, insecure=args.insecure_skip_tls_verify,
         tls_server_name=args.tls_server_name, client_cert=args.client_certificate, client_key=args.client_key)
-    target = resolve_target(options, environ, keyfiles, deadline)
-    if not target.plain_http:
+    targets = resolve_targets(options, environ, keyfiles, deadline, component)
+    if args.min_healthy is not None and args.min_healthy > len(targets):
+        raise UsageError(f"--min-healthy {args.min_healthy} asks for more healthy servers than the {len(targets)} "
+                         "given")
+    if any(not target.plain_http for target in targets):
         deadline.enter("reading the TLS files")
-        check_tls_files(target.tls)
-    return Settings(target=target, endpoints=tuple(dict.fromkeys(args.endpoint or ["readyz"])),
+        check_tls_files(targets[0].tls)  # every target shares the TLS settings
+    policy = Policy(tuple(args.critical_check or ()), tuple(args.warning_check or ()), tuple(args.ignore_check or ()))
+    return Settings(targets=targets, endpoints=tuple(dict.fromkeys(args.endpoint or component.endpoints)),
                     excludes=tuple(dict.fromkeys(args.exclude or [])), warning=args.warning,
-                    critical=args.critical, timeout=args.timeout, verbose=min(args.verbose, 3))
+                    critical=args.critical, timeout=args.timeout, verbose=min(args.verbose, 3), policy=policy,
+                    reasons=not args.no_reasons, min_healthy=args.min_healthy, cert_warning=args.cert_warning,
+                    cert_critical=args.cert_critical, component=component)
 
 
 def run(settings: Settings, deadline: Deadline) -> NoReturn:
     """Hand over to nagiosplugin; ``Check.main`` prints and exits."""
     import nagiosplugin
 
-    from check_k8s_health.context import CountContext, EndpointContext, TimeContext
+    from check_k8s_health.context import HealthContext, PerfContext
     from check_k8s_health.resource import HealthProbe
     from check_k8s_health.summary import HealthSummary
 
-    check = nagiosplugin.Check(HealthProbe(settings, deadline), EndpointContext(settings.target),
-                               TimeContext(settings.warning, settings.critical), CountContext(),
-                               HealthSummary(settings))
+    check = nagiosplugin.Check(HealthProbe(settings, deadline), HealthContext(settings),
+                               PerfContext(settings.warning, settings.critical), HealthSummary(settings.verbose))
     check.name = "k8s_health"  # after construction: nagiosplugin 1.3 (Debian 12) has no name= argument
     check.main(verbose=settings.verbose, timeout=0)  # the deadline is ours: see deadline.py
     raise AssertionError("nagiosplugin's Check.main returned")

@@ -44,6 +44,8 @@ _log = logging.getLogger("nagiosplugin.k8s_health.client")
 #: A real verbose /readyz body is under 2 KiB; a MiB leaves room for thousands of sub-checks.
 MAX_BODY = 1024 * 1024
 _CHUNK = 16 * 1024
+#: Connections per server: endpoints reuse one; concurrent reason look-ups may open a few more.
+POOL_SIZE = 4
 
 
 class BearerAuth(requests.auth.AuthBase):
@@ -65,7 +67,7 @@ class _ServerNameAdapter(HTTPAdapter):
 
     def __init__(self, server_name: str) -> None:
         self._server_name = server_name
-        super().__init__()
+        super().__init__(pool_maxsize=POOL_SIZE)
 
     def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
         kwargs["server_hostname"] = self._server_name
@@ -79,7 +81,11 @@ class HealthClient:
     def __init__(self, target: Target, deadline: Deadline) -> None:
         self._target = target
         self._deadline = deadline
+        #: notAfter of the server certificate (seconds since the epoch), read from the first verified connection.
+        self.cert_not_after: Optional[float] = None
         self._session = requests.Session()
+        self._session.mount("https://", HTTPAdapter(pool_maxsize=POOL_SIZE))
+        self._session.mount("http://", HTTPAdapter(pool_maxsize=POOL_SIZE))
         # No .netrc credentials, no REQUESTS_CA_BUNDLE surprises: only what the settings say, plus proxies.
         self._session.trust_env = False
         tls = target.tls
@@ -136,6 +142,8 @@ class HealthClient:
         """Read at most ``MAX_BODY`` bytes, re-arming the socket timeout so a trickling server cannot outlast
         the deadline one byte at a time."""
         sock = _socket_of(response)
+        if self.cert_not_after is None and sock is not None and self._target.tls.verify:
+            self.cert_not_after = _not_after(sock)
         chunks: list[bytes] = []
         size = 0
         stream: Iterator[bytes] = response.raw.stream(_CHUNK, decode_content=True)
@@ -153,6 +161,19 @@ class HealthClient:
             chunks.append(chunk)
             size += len(chunk)
         return b"".join(chunks)[:MAX_BODY], True
+
+
+def _not_after(sock: socket.socket) -> Optional[float]:
+    """The server certificate's expiry; only a verified connection reports it (``getpeercert`` is empty
+    otherwise), which is what SPEC section 6 asks: judge expiry only when the certificate was verified."""
+    getpeercert = getattr(sock, "getpeercert", None)
+    if getpeercert is None:
+        return None
+    try:
+        certificate = getpeercert()
+        return float(ssl.cert_time_to_seconds(certificate["notAfter"])) if certificate else None
+    except (ValueError, KeyError, TypeError, OSError):
+        return None
 
 
 def _one_header_line(headers: Mapping[str, str]) -> str:

@@ -1,8 +1,8 @@
-"""Evaluation: nagiosplugin contexts that give each metric its state and its perfdata.
+"""Evaluation in nagiosplugin's terms: one context judges the whole run (through ``assessment``, which is pure
+and tested alone); the other only formats perfdata.
 
-The endpoint context delegates to ``verdict.judge`` (pure, tested alone); the time context applies ``-w``/``-c``;
-the count context only reports. Perfdata values are formatted here as plain decimals, because nagiosplugin
-prints them with ``%s`` (``0.30000000000000004``, ``1e-05``) which graphers and Icinga's parser handle badly.
+Perfdata values are formatted here as plain decimals, because nagiosplugin prints them with ``%s``
+(``0.30000000000000004``, ``1e-05``), which graphers and Icinga's parser handle badly.
 """
 
 from __future__ import annotations
@@ -10,50 +10,40 @@ from __future__ import annotations
 from typing import Any, Optional
 
 import nagiosplugin
-from nagiosplugin.state import Critical, Ok, Warn
 
-from check_k8s_health.settings import Target
-from check_k8s_health.verdict import judge
+from check_k8s_health.assessment import assess
+from check_k8s_health.settings import Settings
 
 
-class EndpointContext(nagiosplugin.Context):
-    def __init__(self, target: Target) -> None:
-        super().__init__("endpoint")
-        self._target = target
+class HealthContext(nagiosplugin.Context):
+    def __init__(self, settings: Settings) -> None:
+        super().__init__("health")
+        self._settings = settings
 
     def evaluate(self, metric: nagiosplugin.Metric, resource: Any) -> nagiosplugin.Result:
-        verdict = judge(metric.value, self._target)
-        # The Verdict rides in ``hint``: the summary needs its long-output lines, and str() gives its words.
-        return nagiosplugin.Result(verdict.state, verdict, metric)  # type: ignore[arg-type]
+        assessment = assess(metric.value, self._settings)
+        # The Assessment rides in ``hint``: the summary needs its long output, and the status line is its words.
+        return nagiosplugin.Result(assessment.state, assessment, metric)  # type: ignore[arg-type]
 
 
-class TimeContext(nagiosplugin.Context):
-    """Response time against ``-w``/``-c``: the time to the complete answer."""
+class PerfContext(nagiosplugin.Context):
+    """Perfdata only: ``*_time`` carries the ``-w``/``-c`` ranges (judged in ``verdict``), counts are integers."""
 
     def __init__(self, warning: Optional[str], critical: Optional[str]) -> None:
-        super().__init__("time")
-        self._warning = nagiosplugin.Range(warning) if warning else None
-        self._critical = nagiosplugin.Range(critical) if critical else None
+        super().__init__("perf")
+        self._warning = str(nagiosplugin.Range(warning)) if warning else ""
+        self._critical = str(nagiosplugin.Range(critical)) if critical else ""
 
     def evaluate(self, metric: nagiosplugin.Metric, resource: Any) -> nagiosplugin.Result:
-        endpoint = metric.name.removesuffix("_time")
-        for state, option, limit in ((Critical, "-c", self._critical), (Warn, "-w", self._warning)):
-            if limit is not None and not limit.match(metric.value):
-                return nagiosplugin.Result(
-                    state, f"{endpoint} took {decimal(metric.value, 3)} s (outside {option} {limit})", metric)
-        return nagiosplugin.Result(Ok, None, metric)
+        return nagiosplugin.Result(nagiosplugin.Ok, None, metric)
 
     def performance(self, metric: nagiosplugin.Metric, resource: Any) -> nagiosplugin.Performance:
-        return nagiosplugin.Performance(metric.name, decimal(metric.value, 4), "s",
-                                        str(self._warning or ""), str(self._critical or ""), 0)
-
-
-class CountContext(nagiosplugin.Context):
-    def __init__(self) -> None:
-        super().__init__("count")
-
-    def performance(self, metric: nagiosplugin.Metric, resource: Any) -> nagiosplugin.Performance:
-        return nagiosplugin.Performance(metric.name, int(metric.value), "", "", "", 0)
+        if isinstance(metric.value, int):
+            return nagiosplugin.Performance(metric.name, metric.value, "", "", "", 0)
+        if metric.name.endswith("_time"):
+            return nagiosplugin.Performance(metric.name, decimal(metric.value, 4), "s", self._warning,
+                                            self._critical, 0)
+        return nagiosplugin.Performance(metric.name, decimal(metric.value, 1))
 
 
 def decimal(value: float, places: int) -> str:

@@ -7,6 +7,7 @@ of checks is never hard-coded; it changes between Kubernetes versions.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from typing import Optional
@@ -48,6 +49,10 @@ class HealthBody:
 
 
 def parse_body(text: str) -> HealthBody:
+    if text.lstrip().startswith("{"):
+        etcd = _etcd_health(text)
+        if etcd is not None:
+            return etcd
     checks: list[SubCheck] = []
     warnings: list[str] = []
     other: list[str] = []
@@ -68,3 +73,17 @@ def parse_body(text: str) -> HealthBody:
             other.append(line)
     plain = other[0] if other and not checks else None
     return HealthBody(tuple(checks), tuple(warnings), plain)
+
+
+def _etcd_health(text: str) -> Optional[HealthBody]:
+    """etcd's ``/health``: ``{"health":"true","reason":""}`` or ``{"health":"false","reason":"RAFT NO LEADER"}``."""
+    try:
+        document = json.loads(text)
+    except ValueError:
+        return None
+    if not isinstance(document, dict) or "health" not in document:
+        return None
+    healthy = str(document.get("health")).lower() == "true"
+    reason = document.get("reason")
+    detail = "ok" if healthy else f"failed: {reason}" if isinstance(reason, str) and reason else "failed"
+    return HealthBody((SubCheck("health", healthy, detail),))

@@ -6,10 +6,14 @@ so each stage can be tested alone and no module holds state between runs.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Optional
 
-ENDPOINTS = ("livez", "readyz", "healthz")
+from check_k8s_health.components import COMPONENTS, Component
+from check_k8s_health.policy import Policy
+
+#: ``health`` is etcd's JSON endpoint; the others are the Kubernetes health endpoints.
+ENDPOINTS = ("livez", "readyz", "healthz", "health")
 
 
 class Secret:
@@ -63,6 +67,11 @@ class Target:
     tls_source: str = "command line"
 
     @property
+    def name(self) -> str:
+        """host:port as the operator knows the server, for status lines about several servers."""
+        return self.url.split("://", 1)[-1].split("/", 1)[0]
+
+    @property
     def plain_http(self) -> bool:
         return self.url.startswith("http://")
 
@@ -95,7 +104,7 @@ class ConnectionOptions:
 
 @dataclass(frozen=True)
 class Settings:
-    target: Target
+    targets: tuple[Target, ...]
     endpoints: tuple[str, ...]
     excludes: tuple[str, ...] = ()
     #: Response-time ranges in seconds, Nagios range syntax, validated by the parser.
@@ -103,3 +112,14 @@ class Settings:
     critical: Optional[str] = None
     timeout: float = 8.0
     verbose: int = 0
+    policy: Policy = field(default_factory=Policy)
+    reasons: bool = True
+    min_healthy: Optional[int] = None
+    cert_warning: Optional[float] = None
+    cert_critical: Optional[float] = None
+    component: Component = COMPONENTS["apiserver"]
+
+    @property
+    def target(self) -> Target:
+        """The first (for one server: the only) target."""
+        return self.targets[0]

@@ -9,14 +9,17 @@ from typing import Optional
 from urllib.parse import urlsplit, urlunsplit
 
 from check_k8s_health import incluster
+from check_k8s_health.components import Component
 from check_k8s_health.deadline import Deadline
 from check_k8s_health.errors import ConfigError, UsageError
 from check_k8s_health.incluster import in_cluster_url
 from check_k8s_health.keyfiles import KeyFiles
 from check_k8s_health.kubeconfig import Choice, candidate_files, load, select
-from check_k8s_health.settings import ConnectionOptions, Target, TlsSettings
+from check_k8s_health.settings import ConnectionOptions, Credential, Target, TlsSettings
 
 DEFAULT_PORT = 6443
+#: One run checks a control plane, not a fleet: more servers belong in more services.
+MAX_SERVERS = 16
 
 
 def server_url(value: str) -> str:
@@ -46,7 +49,7 @@ def server_url(value: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, parts.path.rstrip("/"), "", ""))
 
 
-def host_url(host: str, port: Optional[int]) -> str:
+def host_url(host: str, port: Optional[int], scheme: str = "https", default_port: int = DEFAULT_PORT) -> str:
     """Build the URL for ``-H``/``-p`` the Nagios way; an IPv6 address gets its brackets."""
     name = host.strip()
     if name.startswith("[") and name.endswith("]"):
@@ -54,7 +57,7 @@ def host_url(host: str, port: Optional[int]) -> str:
     if not name or any(ch in name for ch in "/?#@ \t") or (name.count(":") and not _is_ipv6(name)):
         raise UsageError(f"-H/--hostname {host!r} is not a host name or address; "
                          "use -s for a full URL, e.g. -s https://10.0.0.1:6443")
-    return f"https://{_bracketed(name)}:{port or DEFAULT_PORT}"
+    return f"{scheme}://{_bracketed(name)}:{port or default_port}"
 
 
 def _is_ipv6(name: str) -> bool:
@@ -68,37 +71,43 @@ def _bracketed(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
 
-def resolve_target(options: ConnectionOptions, environ: Mapping[str, str], keyfiles: KeyFiles,
-                   deadline: Deadline) -> Target:
-    """Server, TLS and credentials by kubectl's rules (SPEC sections 2 and 5).
+def resolve_targets(options: ConnectionOptions, environ: Mapping[str, str], keyfiles: KeyFiles,
+                    deadline: Deadline, component: Component) -> tuple[Target, ...]:
+    """Servers, TLS and credentials by kubectl's rules (SPEC sections 2, 5 and 6).
 
-    Server: ``-s``/``-H``, else the kubeconfig context, else in-cluster. Credentials: ``--token-file`` >
-    ``K8S_HEALTH_TOKEN`` > kubeconfig user (token, tokenFile, exec) > in-cluster token > anonymous. Explicit
-    TLS options replace the kubeconfig's.
+    Server: ``-s``/``-H`` (each one a target), else the kubeconfig context, else in-cluster; for components
+    other than the API server, ``127.0.0.1`` on the component's port. Credentials: ``--token-file`` >
+    ``K8S_HEALTH_TOKEN`` > kubeconfig user (token, tokenFile, exec) > in-cluster token > anonymous; none for a
+    component that takes none (the kubelet's health port). Explicit TLS options replace the kubeconfig's.
     """
     from check_k8s_health.credentials import in_cluster_credential, kubeconfig_user_credential, resolve_credential
 
-    explicit = _explicit_server(options)
-    choice = _kubeconfig_choice(options, environ)
-    cluster_url = in_cluster_url(environ) if choice is None else None
-    if explicit is not None:
-        url, source = explicit
+    explicit = _explicit_servers(options, component)
+    discover = component.discoverable or options.kubeconfig is not None
+    choice = _kubeconfig_choice(options, environ) if discover else None
+    cluster_url = in_cluster_url(environ) if choice is None and component.discoverable else None
+    if explicit:
+        servers = explicit
     elif choice is not None:
-        url, source = _cluster_server(choice), f"kubeconfig {choice.cluster.origin}, context {choice.context}"
+        servers = [(_cluster_server(choice), f"kubeconfig {choice.cluster.origin}, context {choice.context}")]
     elif cluster_url is not None:
-        url, source = cluster_url, "in-cluster (KUBERNETES_SERVICE_HOST)"
+        servers = [(cluster_url, "in-cluster (KUBERNETES_SERVICE_HOST)")]
+    elif not component.discoverable:
+        servers = [(host_url("127.0.0.1", None, component.scheme, component.port), f"--component {component.name}")]
     else:
         raise UsageError("no server named and no kubeconfig found: give -s https://HOST:6443, -H HOST or "
                          "--kubeconfig PATH")
-    tls, tls_source = _tls(options, choice, cluster_url, keyfiles, server_overridden=explicit is not None)
+    tls, tls_source = _tls(options, choice, cluster_url, keyfiles, server_overridden=bool(explicit))
     credential = resolve_credential(options.token_file, environ)
-    if credential.token is None and choice is not None and choice.user is not None:
+    if not component.credentials:
+        credential = Credential(source=f"none ({component.name} takes no credentials)")
+    elif credential.token is None and choice is not None and choice.user is not None:
         credential, tls = kubeconfig_user_credential(choice.user, tls, environ=environ, keyfiles=keyfiles,
                                                      deadline=deadline)
     elif credential.token is None and cluster_url is not None and incluster.token_present():
         credential = in_cluster_credential()
     proxy = _proxy(choice) if choice is not None else None
-    return Target(url, source, tls, credential, proxy, tls_source)
+    return tuple(Target(url, source, tls, credential, proxy, tls_source) for url, source in servers)
 
 
 def _proxy(choice: Choice) -> Optional[str]:
@@ -117,18 +126,18 @@ def _proxy(choice: Choice) -> Optional[str]:
     return proxy
 
 
-def _explicit_server(options: ConnectionOptions) -> Optional[tuple[str, str]]:
+def _explicit_servers(options: ConnectionOptions, component: Component) -> list[tuple[str, str]]:
     if options.servers and options.hosts:
-        raise UsageError("give the server either as -s URL or as -H HOST, not both")
+        raise UsageError("give the servers either as -s URL or as -H HOST, not both")
     if options.port is not None and not options.hosts:
         raise UsageError("-p/--port goes with -H/--hostname; with -s put the port in the URL")
-    if len(options.servers) + len(options.hosts) > 1:
-        raise UsageError("this version checks one server per run: define one service per API server")
-    if options.servers:
-        return server_url(options.servers[0]), "--server"
-    if options.hosts:
-        return host_url(options.hosts[0], options.port), "--hostname"
-    return None
+    urls = [(server_url(server), "--server") for server in options.servers]
+    urls += [(host_url(host, options.port, component.scheme, component.port), "--hostname")
+             for host in options.hosts]
+    unique = list(dict.fromkeys(urls))
+    if len(unique) > MAX_SERVERS:
+        raise UsageError(f"{len(unique)} servers in one run is too many (at most {MAX_SERVERS})")
+    return unique
 
 
 def _kubeconfig_choice(options: ConnectionOptions, environ: Mapping[str, str]) -> Optional[Choice]:

@@ -1,7 +1,7 @@
-"""Evaluation without a framework: what one endpoint's answer (or failure) means, as a state and words.
+"""Evaluation of one endpoint of one server: what its answer (or failure) means, as a state and words.
 
-The HTTP status decides the state (SPEC section 3); the parsed body only names what failed. Kept free of I/O and
-of nagiosplugin's classes other than its states, so every row of the state table is a plain function call.
+The HTTP status decides (SPEC section 3); the parsed body names what failed, the policy says how bad each
+failure is, the reasons explain. Pure functions over plain data, so every row of the state table is a call.
 """
 
 from __future__ import annotations
@@ -11,16 +11,27 @@ import time
 from dataclasses import dataclass, field
 from typing import Optional
 
+from nagiosplugin import Range
 from nagiosplugin.state import Critical, Ok, ServiceState, Unknown, Warn
 
 from check_k8s_health.answer import Answer
 from check_k8s_health.errors import PluginError
 from check_k8s_health.health import HealthBody, SubCheck, parse_body
+from check_k8s_health.policy import Policy
 from check_k8s_health.settings import Target
 from check_k8s_health.text import one_line
 
 #: Failed sub-checks named on the status line before "and N more" (the line aims at an SMS: 100 characters).
 NAMES_SHOWN = 3
+
+
+@dataclass(frozen=True)
+class Reason:
+    """What ``/<endpoint>/<check>`` said: ``found`` (text), ``passing``, ``forbidden``, ``missing``, ``error``."""
+
+    check: str
+    kind: str
+    text: str
 
 
 @dataclass(frozen=True)
@@ -31,10 +42,32 @@ class Outcome:
     answer: Optional[Answer] = None
     error: Optional[PluginError] = None
     body: HealthBody = field(default_factory=HealthBody)
+    reasons: tuple[Reason, ...] = ()
 
     @classmethod
     def answered(cls, endpoint: str, answer: Answer) -> Outcome:
         return cls(endpoint, answer, None, parse_body(answer.body))
+
+
+@dataclass(frozen=True)
+class ServerReport:
+    """Everything one server answered in this run."""
+
+    target: Target
+    outcomes: tuple[Outcome, ...]
+    #: notAfter of its certificate (seconds since the epoch), known only when the certificate was verified.
+    cert_not_after: Optional[float] = None
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What turns an answer into a problem besides its status: the sub-check policy and ``-w``/``-c``."""
+
+    policy: Policy = field(default_factory=Policy)
+    warning: Optional[str] = None
+    critical: Optional[str] = None
+    #: The --component asked, to name it when it does not serve an endpoint.
+    component: str = "apiserver"
 
 
 @dataclass(frozen=True)
@@ -43,14 +76,18 @@ class Verdict:
     #: Status-line words for this endpoint, without the endpoint name.
     summary: str
     #: Long output as (lowest verbosity that shows it, line).
-    lines: tuple[tuple[int, str], ...] = field(default=())
+    lines: tuple[tuple[int, str], ...] = ()
+    #: A reason look-up was forbidden: the caller says once how to allow it.
+    reasons_forbidden: bool = False
 
     def __str__(self) -> str:
         return self.summary
 
 
-def judge(outcome: Outcome, target: Target) -> Verdict:
-    endpoint = outcome.endpoint
+def judge(outcome: Outcome, target: Target, limits: Optional[Limits] = None, prefix: str = "") -> Verdict:
+    """``prefix`` (a server name, when there are several) leads every long-output line."""
+    limits = limits or Limits()
+    endpoint = f"{prefix}{outcome.endpoint}"
     if outcome.error is not None:
         error = outcome.error
         state = Critical if error.exit_code == 2 else Unknown
@@ -61,24 +98,47 @@ def judge(outcome: Outcome, target: Target) -> Verdict:
     body = outcome.body
     lines = [(2, f"{endpoint}: GET {answer.url} -> {answer.status} {answer.reason} in {answer.elapsed:.3f} s"
                  f"{' (body cut at 1 MiB)' if answer.truncated else ''}")]
-    lines += _check_lines(endpoint, body)
+    lines += _check_lines(endpoint, outcome, limits.policy)
     status = answer.status
     if status == 200:
-        return _passed(body, lines)
-    if status == 500 and body.failed:
-        return Verdict(Critical, _failed_summary(body), tuple(lines))
-    if 500 <= status <= 599:
-        return Verdict(Critical, f"HTTP {status} {answer.reason}{_snippet(answer.body)}", tuple(lines))
-    summary, hint = _unexpected(answer, target)
-    if hint:
-        lines.append((1, f"{endpoint}: {hint}"))
-    return Verdict(Unknown, summary, tuple(lines))
+        verdict = _passed(body, lines)
+    elif status >= 500 and body.failed:
+        verdict = _failed(outcome, limits.policy, lines)
+    elif 500 <= status <= 599:
+        verdict = Verdict(Critical, f"HTTP {status} {answer.reason}{_snippet(answer.body)}", tuple(lines))
+    else:
+        summary, hint = _unexpected(answer, target, limits.component)
+        if hint:
+            lines.append((1, f"{endpoint}: {hint}"))
+        verdict = Verdict(Unknown, summary, tuple(lines))
+    return _timed(verdict, answer.elapsed, limits)
 
 
-def _check_lines(endpoint: str, body: HealthBody) -> list[tuple[int, str]]:
-    lines = [(1 if not check.ok else 2, f"[{'+' if check.ok else '-'}] {endpoint} {_name(check)}: "
-                                        f"{one_line(check.detail, 200)}") for check in body.checks]
-    lines += [(1, f"[!] {endpoint} warn: {one_line(text, 300)}") for text in body.warnings]
+def _timed(verdict: Verdict, elapsed: float, limits: Limits) -> Verdict:
+    for state, option, spec in ((Critical, "-c", limits.critical), (Warn, "-w", limits.warning)):
+        if spec and not Range(spec).match(elapsed):
+            words = f"{verdict.summary} in {elapsed:.3f} s (beyond {option} {spec})"
+            return Verdict(max(state, verdict.state), words, verdict.lines, verdict.reasons_forbidden)
+    return verdict
+
+
+def _check_lines(endpoint: str, outcome: Outcome, policy: Policy) -> list[tuple[int, str]]:
+    reasons = {reason.check: reason for reason in outcome.reasons}
+    lines = []
+    for check in outcome.body.checks:
+        if check.ok:
+            lines.append((2, f"[+] {endpoint} {_name(check)}: {one_line(check.detail, 200)}"))
+            continue
+        detail = check.detail
+        reason = reasons.get(check.name)
+        if reason is not None and reason.kind == "found":
+            detail = f"failed: {reason.text}"
+        elif reason is not None and reason.kind == "passing":
+            detail = f"{detail} (passes now)"
+        state = policy.state_of(check.name)
+        label = "" if state == Critical else f" ({'ignored' if state == Ok else 'warning'} by policy)"
+        lines.append((1, f"[-] {endpoint} {_name(check)}: {one_line(detail, 200)}{label}"))
+    lines += [(1, f"[!] {endpoint} warn: {one_line(text, 300)}") for text in outcome.body.warnings]
     return lines
 
 
@@ -95,12 +155,26 @@ def _passed(body: HealthBody, lines: list[tuple[int, str]]) -> Verdict:
     return Verdict(Ok, words, tuple(lines))
 
 
-def _failed_summary(body: HealthBody) -> str:
+def _failed(outcome: Outcome, policy: Policy, lines: list[tuple[int, str]]) -> Verdict:
+    body = outcome.body
+    states = [policy.state_of(check.name) for check in body.failed]
+    state = max(states)
     names = [_name(check) for check in body.failed]
     shown = ", ".join(names[:NAMES_SHOWN])
     if len(names) > NAMES_SHOWN:
         shown += f" and {len(names) - NAMES_SHOWN} more"
-    return f"{shown} failed ({len(names)} of {len(body.checks)} sub-checks)"
+    inline = body.failed[0].detail.split(": ", 1)[1] if len(names) == 1 and ": " in body.failed[0].detail else ""
+    if inline and inline != "reason withheld":
+        shown += f" ({one_line(inline, 60)})"  # etcd says why inline; the API server withholds it
+    words = f"{shown} failed ({len(names)} of {len(body.checks)} sub-checks)"
+    if state == Ok:
+        words += ", ignored by --ignore-check"
+    elif state == Warn and all(s != Critical for s in states):
+        words += ", WARNING by --warning-check"
+    forbidden = any(reason.kind == "forbidden" for reason in outcome.reasons)
+    if state != Ok and body.warnings:
+        lines.append((1, f"{outcome.endpoint}: the server also warns: {one_line(body.warnings[0], 200)}"))
+    return Verdict(state, words, tuple(lines), forbidden)
 
 
 def _name(check: SubCheck) -> str:
@@ -123,33 +197,20 @@ def _status_message(body: str) -> str:
     return one_line(body, 80)
 
 
-def _unexpected(answer: Answer, target: Target) -> tuple[str, str]:
+def _unexpected(answer: Answer, target: Target, component: str) -> tuple[str, str]:
     """Status-line words and a long-output hint for answers that say nothing about health."""
     status, head = answer.status, f"HTTP {answer.status} {answer.reason}".rstrip()
     if status == 401:
-        if target.token_withheld:
-            return (f"{head}: the token was withheld because {target.url} is plain http; use https",
-                    "a bearer token is never sent over plain http")
-        if target.credential.token is None:
-            return (f"{head}: anonymous access is off (k3s, RKE2, hardened); give a token with --token-file "
-                    "or K8S_HEALTH_TOKEN", "create one with: kubectl create token SERVICEACCOUNT -n NAMESPACE "
-                    "(1 h), or use a kubernetes.io/service-account-token Secret (long-lived)")
-        expires = target.credential.expires
-        if expires is not None and expires <= time.time():
-            when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(expires))
-            return (f"{head}: the token from {target.credential.source} expired at {when}; create a new one",
-                    "kubectl create token SERVICEACCOUNT -n NAMESPACE --duration=8760h, or use a "
-                    "kubernetes.io/service-account-token Secret (long-lived)")
-        return (f"{head}: the token from {target.credential.source} was rejected (expired or revoked?)",
-                "the token is wrong, expired, revoked or of another cluster; create a new one: "
-                "kubectl create token SERVICEACCOUNT -n NAMESPACE")
+        return _unauthorized(head, target)
     if status == 403:
         return (f"{head}: {_status_message(answer.body)}; grant get on that path (RBAC)",
                 "grant get on this path: ClusterRole system:public-info-viewer covers /livez, /readyz, "
                 "/healthz; or a ClusterRole with nonResourceURLs and verb get")
     if status == 404:
-        return (f"{head} for {answer.url}: this server does not serve that endpoint",
-                "/livez and /readyz exist since Kubernetes 1.16; try -e healthz, or check the URL")
+        who = "this server" if component == "apiserver" else component
+        return (f"{head} for {answer.url}: {who} does not serve that endpoint",
+                "/livez and /readyz exist since Kubernetes 1.16 (kube-controller-manager and the kubelet serve "
+                "only /healthz, etcd /health); try -e healthz, or check the URL")
     if 300 <= status <= 399:
         where = one_line(answer.location or "nowhere", 100)
         return (f"{head}: redirect to {where} not followed; point -s at the API server itself",
@@ -159,3 +220,21 @@ def _unexpected(answer: Answer, target: Target) -> tuple[str, str]:
         return f"{head}{retry}: the server is throttling requests", ""
     return f"unexpected answer {head}{_snippet(answer.body)}", ""
 
+
+def _unauthorized(head: str, target: Target) -> tuple[str, str]:
+    credential = target.credential
+    if target.token_withheld:
+        return (f"{head}: the token was withheld because {target.url} is plain http; use https",
+                "a bearer token is never sent over plain http")
+    if credential.token is None:
+        return (f"{head}: anonymous access is off (k3s, RKE2, hardened); give a token with --token-file "
+                "or K8S_HEALTH_TOKEN", "create one with: kubectl create token SERVICEACCOUNT -n NAMESPACE "
+                "(1 h), or use a kubernetes.io/service-account-token Secret (long-lived)")
+    if credential.expires is not None and credential.expires <= time.time():
+        when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(credential.expires))
+        return (f"{head}: the token from {credential.source} expired at {when}; create a new one",
+                "kubectl create token SERVICEACCOUNT -n NAMESPACE --duration=8760h, or use a "
+                "kubernetes.io/service-account-token Secret (long-lived)")
+    return (f"{head}: the token from {credential.source} was rejected (expired or revoked?)",
+            "the token is wrong, expired, revoked or of another cluster; create a new one: "
+            "kubectl create token SERVICEACCOUNT -n NAMESPACE")

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Optional
 
 import pytest
+from fakeapi import FakeApiServer
 
 COMMAND = Path(sys.executable).parent / "check_k8s_health"
 
@@ -82,3 +83,8 @@ def _installed_command() -> Iterator[None]:
     if not COMMAND.exists():
         pytest.exit(f"{COMMAND} is missing: install the package into this interpreter first (pip install .)")
     yield
+
+
+def ca_args(server: FakeApiServer) -> list[str]:
+    """Point the plugin at one fake server and trust its CA."""
+    return ["-s", server.url, "--certificate-authority", server.ca_file]

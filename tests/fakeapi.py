@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import datetime
 import functools
 import os
 import shutil
@@ -361,6 +362,7 @@ class _Handler(BaseHTTPRequestHandler):
                 self.rfile.close()
                 self.wfile.close()
                 raise
+            self._fake._count_handshake()
 
     def _linger(self) -> None:
         """Let the client read the TLS alert (e.g. "certificate required") before the connection goes.
@@ -499,6 +501,7 @@ class FakeApiServer:
         ca: Optional[trustme.CA] = None,
         server_names: Sequence[str] = (HOST, "localhost"),
         require_client_cert: bool = False,
+        cert_not_after: Optional[datetime.datetime] = None,
     ) -> None:
         if isinstance(server_names, str):
             raise TypeError("server_names must be a sequence of names, not a single string")
@@ -509,6 +512,8 @@ class FakeApiServer:
         self._ca = ca if ca is not None else trustme.CA()
         self._server_names = tuple(server_names)
         self._require_client_cert = require_client_cert
+        self._cert_not_after = cert_not_after
+        self._handshakes = 0
         self._lock = threading.Lock()
         self._requests: list[Seen] = []
         self._request_arrived = threading.Condition(self._lock)
@@ -568,7 +573,7 @@ class FakeApiServer:
 
     def _ssl_context(self) -> ssl.SSLContext:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        self._ca.issue_cert(*self._server_names).configure_cert(context)
+        self._ca.issue_cert(*self._server_names, not_after=self._cert_not_after).configure_cert(context)
         if self._require_client_cert:
             context.verify_mode = ssl.CERT_REQUIRED
             self._ca.configure_trust(context)
@@ -643,6 +648,16 @@ class FakeApiServer:
         return str(cert_path), str(key_path)
 
     # -- used by the handler ----------------------------------------------------------------------------
+
+    @property
+    def handshakes(self) -> int:
+        """Completed TLS handshakes: how many connections clients opened (keep-alive reuse shows here)."""
+        with self._lock:
+            return self._handshakes
+
+    def _count_handshake(self) -> None:
+        with self._lock:
+            self._handshakes += 1
 
     def _record(self, seen: Seen) -> None:
         with self._request_arrived:

@@ -10,12 +10,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import run_plugin
+from conftest import ca_args, run_plugin
 from fakeapi import FakeApiServer, Reply, etcd_down_routes, healthy_routes, shutdown_routes
-
-
-def ca_args(server: FakeApiServer) -> list[str]:
-    return ["-s", server.url, "--certificate-authority", server.ca_file]
 
 
 @pytest.fixture
@@ -30,7 +26,8 @@ def test_ok_readyz_names_endpoint_and_count(healthy: FakeApiServer) -> None:
     run = run_plugin(*ca_args(healthy))
     assert run.code == 0
     assert run.first_line == "K8S_HEALTH OK - readyz: all 33 sub-checks passed"
-    assert run.perfdata.startswith("readyz_checks=33;;;0 readyz_failed=0;;;0 readyz_time=")
+    assert run.perfdata.startswith("cert_days_left=")
+    assert " readyz_checks=33;;;0 readyz_failed=0;;;0 readyz_time=" in run.perfdata
     assert [seen.path for seen in healthy.requests] == ["/readyz"]
     assert healthy.requests[0].query == [("verbose", "")]
 
@@ -42,8 +39,8 @@ def test_ok_every_endpoint_asked_is_reported(healthy: FakeApiServer) -> None:
                               "healthz: all 30 sub-checks passed")
     assert [seen.path for seen in healthy.requests] == ["/livez", "/readyz", "/healthz"]
     labels = [item.split("=")[0] for item in run.perfdata.split()]
-    assert labels == ["healthz_checks", "healthz_failed", "healthz_time", "livez_checks", "livez_failed",
-                      "livez_time", "readyz_checks", "readyz_failed", "readyz_time"]
+    assert labels == ["cert_days_left", "healthz_checks", "healthz_failed", "healthz_time", "livez_checks",
+                      "livez_failed", "livez_time", "readyz_checks", "readyz_failed", "readyz_time"]
 
 
 def test_ok_with_hostname_and_port(healthy: FakeApiServer) -> None:
@@ -55,7 +52,7 @@ def test_ok_plain_ok_body_has_no_counts() -> None:
     with FakeApiServer({"/readyz": Reply(200, b"ok", (("Content-Type", "text/plain"),))}) as server:
         run = run_plugin(*ca_args(server))
     assert (run.code, run.first_line) == (0, "K8S_HEALTH OK - readyz: ok")
-    assert run.perfdata.startswith("readyz_time=") and "readyz_checks" not in run.perfdata
+    assert run.perfdata.split()[1].startswith("readyz_time=") and "readyz_checks" not in run.perfdata
 
 
 def test_ok_excluded_checks_are_counted_and_sent_as_repeated_parameters() -> None:
@@ -74,9 +71,10 @@ def test_critical_etcd_down_names_failed_checks() -> None:
         run = run_plugin(*ca_args(server), "-v")
     assert run.code == 2
     assert run.first_line == "K8S_HEALTH CRITICAL - readyz: etcd, etcd-readiness failed (2 of 33 sub-checks)"
-    assert run.long_output == ["[-] readyz etcd: failed: reason withheld",
+    # The reason comes from /readyz/etcd (captured from the real server); /readyz/etcd-readiness has none here.
+    assert run.long_output == ["[-] readyz etcd: failed: error getting data from etcd: context deadline exceeded",
                                "[-] readyz etcd-readiness: failed: reason withheld"]
-    assert run.perfdata.startswith("readyz_checks=33;;;0 readyz_failed=2;;;0 readyz_time=")
+    assert " readyz_checks=33;;;0 readyz_failed=2;;;0 readyz_time=" in run.perfdata
 
 
 def test_critical_graceful_shutdown_fails_readyz_only() -> None:
@@ -352,8 +350,8 @@ def test_response_time_thresholds(option: str, code: int, state: str) -> None:
     with FakeApiServer({"/readyz": slow}) as server:
         run = run_plugin(*ca_args(server), option, "0.1")
     assert run.code == code
-    prefix = f"K8S_HEALTH {state} - readyz: all 33 sub-checks passed; readyz took 0."
-    assert run.first_line.startswith(prefix) and run.first_line.endswith(f" s (outside {option} 0.1)")
+    prefix = f"K8S_HEALTH {state} - readyz: all 33 sub-checks passed in 0."
+    assert run.first_line.startswith(prefix) and run.first_line.endswith(f" s (beyond {option} 0.1)")
     threshold = ";0.1;;0" if option == "-w" else ";;0.1;0"
     assert run.perfdata.split()[-1].endswith("s" + threshold)
 
@@ -372,14 +370,18 @@ def test_response_time_within_thresholds_is_ok(healthy: FakeApiServer) -> None:
     (("--bogus",), "K8S_HEALTH UNKNOWN - unrecognized arguments: --bogus (see --help)"),
     (("-s",), "K8S_HEALTH UNKNOWN - argument -s/--server: expected one argument (see --help)"),
     (("-s", "https://x", "-e", "nope"), "K8S_HEALTH UNKNOWN - argument -e/--endpoint: invalid choice: 'nope' "
-                                        "(choose from 'livez', 'readyz', 'healthz') (see --help)"),
+                                        "(choose from 'livez', 'readyz', 'healthz', 'health') (see --help)"),
     (("-s", "https://x", "-w", "5:1"), "K8S_HEALTH UNKNOWN - argument -w/--warning: '5:1' is not a Nagios range "
                                        "such as 1, 0.5:2 or ~:3 (see --help)"),
-    (("-s", "https://x", "-t", "0"), "K8S_HEALTH UNKNOWN - argument -t/--timeout: 0 must be more than 0 and at "
-                                     "most 3600 seconds (see --help)"),
-    (("-H", "h", "-p", "70000"), "K8S_HEALTH UNKNOWN - argument -p/--port: 70000 is not a port number (1-65535) "
+    (("-s", "https://x", "-t", "0"), "K8S_HEALTH UNKNOWN - argument -t/--timeout: 0 is not a number of seconds "
+                                     "(more than 0, at most 3600) (see --help)"),
+    (("-s", "https://x", "-t", "nan"), "K8S_HEALTH UNKNOWN - argument -t/--timeout: nan is not a number of seconds "
+                                       "(more than 0, at most 3600) (see --help)"),
+    (("-H", "h", "-p", "70000"), "K8S_HEALTH UNKNOWN - argument -p/--port: 70000 is not a port number (1 to 65535) "
                                  "(see --help)"),
-    (("-s", "https://a", "-H", "b"), "K8S_HEALTH UNKNOWN - give the server either as -s URL or as -H HOST, not both"),
+    (("-H", "h", "-p", "x"), "K8S_HEALTH UNKNOWN - argument -p/--port: 'x' is not a port number (see --help)"),
+    (("-s", "https://a", "-H", "b"), "K8S_HEALTH UNKNOWN - give the servers either as -s URL or as -H HOST, not "
+                                     "both"),
     (("-s", "https://a:6443", "-p", "1"), "K8S_HEALTH UNKNOWN - -p/--port goes with -H/--hostname; with -s put the "
                                           "port in the URL"),
     (("-s", "ftp://a"), "K8S_HEALTH UNKNOWN - -s/--server 'ftp://a': the scheme must be https (or http), not ftp"),
@@ -438,7 +440,7 @@ def test_python_dash_m_runs_the_same_plugin(healthy: FakeApiServer) -> None:
 _BROKEN = """
 import sys
 import check_k8s_health.verdict as verdict
-def broken(outcome, target):
+def broken(*args, **kwargs):
     raise RuntimeError("simulated defect")
 verdict.judge = broken
 from check_k8s_health.cli import main

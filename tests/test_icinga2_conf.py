@@ -32,8 +32,17 @@ def test_every_argument_has_a_description_and_a_variable_named_after_it() -> Non
 
 
 def test_flags_use_set_if_and_repeatables_repeat_the_key() -> None:
-    flag = re.search(r'"--insecure-skip-tls-verify" = \{(.*?)\}', CONF, re.DOTALL)
-    assert flag is not None and "set_if" in flag.group(1) and "value" not in flag.group(1)
+    parser = build_parser()
+    for action in parser._actions:
+        longs = [opt for opt in action.option_strings if opt.startswith("--")]
+        if not longs or longs[0] in ("--help", "--version", "--verbose"):
+            continue
+        block = re.search(rf'"{longs[0]}" = \{{(.*?)^\t\t\}}', CONF, re.DOTALL | re.MULTILINE)
+        assert block is not None, longs[0]
+        if action.nargs == 0:  # a flag
+            assert "set_if" in block.group(1) and "value" not in block.group(1), longs[0]
+        if type(action).__name__ == "_AppendAction":
+            assert "repeat_key = true" in block.group(1), longs[0]
     for option in ("--server", "--endpoint", "--exclude"):
         block = re.search(rf'"{option}" = \{{(.*?)\}}', CONF, re.DOTALL)
         assert block is not None and "repeat_key = true" in block.group(1), option

@@ -1,0 +1,217 @@
+"""Evaluation of a whole run: servers, endpoints, certificates and caveats into one state and one status line.
+
+One server reads like ``readyz: etcd failed (2 of 33 sub-checks)``; several read like ``2 of 3 API servers
+healthy; 10.0.0.3:6443 readyz: etcd failed ...``, and ``--min-healthy`` decides how many sick servers a cluster
+can carry. Pure, like ``verdict``: the nagiosplugin adapter and the JSON output both present what this decides.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Optional
+
+from nagiosplugin.state import Critical, Ok, ServiceState, Unknown, Warn
+
+from check_k8s_health.settings import Settings, Target
+from check_k8s_health.text import one_line
+from check_k8s_health.verdict import Limits, ServerReport, Verdict, judge
+
+#: The status line is cut here: it aims at 100 characters and must never pass 200 (SPEC section 4).
+MAX_SUMMARY = 200 - len("K8S_HEALTH CRITICAL - ")
+SERVERS_SHOWN = 2
+RBAC_HINT = ("reasons withheld: the server forbids reading /<endpoint>/<check>; grant get on /readyz/*, /livez/* "
+             "and /healthz/* (ClusterRole system:monitoring, or nonResourceURLs in a ClusterRole)")
+
+
+@dataclass(frozen=True)
+class ServerAssessment:
+    report: ServerReport
+    state: ServiceState
+    verdicts: tuple[Verdict, ...]
+    cert_state: ServiceState = Ok
+    cert_words: str = ""
+    cert_days: Optional[float] = None
+
+
+@dataclass(frozen=True)
+class Assessment:
+    state: ServiceState
+    summary: str
+    lines: tuple[tuple[int, str], ...]
+    servers: tuple[ServerAssessment, ...]
+
+
+def assess(reports: Sequence[ServerReport], settings: Settings, now: Optional[float] = None) -> Assessment:
+    now = time.time() if now is None else now
+    several = len(reports) > 1
+    limits = Limits(settings.policy, settings.warning, settings.critical, settings.component.name)
+    servers = tuple(_server(report, settings, limits, now, several) for report in reports)
+    if several:
+        state, summary = _several(servers, settings)
+    else:
+        state, summary = servers[0].state, _endpoint_words(servers[0], settings)
+    parts = [summary, *_caveats(settings)]
+    lines = _lines(servers, settings)
+    return Assessment(state, one_line("; ".join(part for part in parts if part), MAX_SUMMARY), tuple(lines),
+                      servers)
+
+
+def label_prefix(target: Target, targets: Sequence[Target]) -> str:
+    """Perfdata label prefix for one of several servers: the host, sanitised to ``[a-z0-9_]``; host and port
+    when two servers share a host."""
+    if len(targets) < 2:
+        return ""
+    hosts = [_host(t) for t in targets]
+    name = target.name if hosts.count(_host(target)) > 1 else _host(target)
+    return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_") + "_"
+
+
+def _host(target: Target) -> str:
+    return target.name.rsplit(":", 1)[0] if not target.name.endswith("]") else target.name
+
+
+def _server(report: ServerReport, settings: Settings, limits: Limits, now: float, several: bool) -> ServerAssessment:
+    prefix = f"{report.target.name} " if several else ""
+    verdicts = tuple(judge(outcome, report.target, limits, prefix) for outcome in report.outcomes)
+    cert_state, cert_words, days = _certificate(report, settings, now)
+    state = max([verdict.state for verdict in verdicts] + [cert_state])
+    return ServerAssessment(report, state, verdicts, cert_state, cert_words, days)
+
+
+def _certificate(report: ServerReport, settings: Settings, now: float) -> tuple[ServiceState, str, Optional[float]]:
+    if report.cert_not_after is None:
+        return Ok, "", None
+    days = (report.cert_not_after - now) / 86400
+    when = time.strftime("%Y-%m-%d", time.gmtime(report.cert_not_after))
+    for state, option, limit in ((Critical, "--cert-critical", settings.cert_critical),
+                                 (Warn, "--cert-warning", settings.cert_warning)):
+        if limit is not None and days < limit:
+            words = (f"server certificate expired on {when}" if days < 0 else
+                     f"server certificate expires in {days:.1f} days ({when}, {option} {limit:g})")
+            return state, words, days
+    return Ok, "", days
+
+
+def _endpoint_words(server: ServerAssessment, settings: Settings) -> str:
+    """``livez, readyz: cannot connect ...; healthz: all 30 sub-checks passed``: worst first, endpoints that
+    fail with the same words merged."""
+    order = sorted(range(len(server.verdicts)), key=lambda i: -server.verdicts[i].state.code)
+    groups: dict[str, tuple[str, list[str]]] = {}
+    for index in order:
+        verdict, endpoint = server.verdicts[index], server.report.outcomes[index].endpoint
+        key = verdict.summary if verdict.state != Ok else f"{endpoint}\0ok"
+        groups.setdefault(key, (verdict.summary, []))[1].append(endpoint)
+    parts = [f"{', '.join(names)}: {words}" for words, names in groups.values()]
+    if server.cert_words:
+        parts.insert(0 if server.cert_state > max(v.state for v in server.verdicts) else len(parts),
+                     server.cert_words)
+    return "; ".join(parts)
+
+
+def _several(servers: Sequence[ServerAssessment], settings: Settings) -> tuple[ServiceState, str]:
+    total, noun = len(servers), settings.component.noun
+    sick = [server for server in servers if server.state != Ok]
+    healthy = total - len(sick)
+    state = max(server.state for server in servers)
+    if settings.min_healthy is not None:
+        if healthy >= settings.min_healthy:
+            state = Warn if sick else Ok
+        elif all(server.state == Unknown for server in sick):
+            state = Unknown  # no server said it is sick: the check itself cannot see (credentials, RBAC)
+        else:
+            state = Critical
+    words = f"{healthy} of {total} {noun} healthy"
+    if settings.min_healthy is not None:
+        words += f" (--min-healthy {settings.min_healthy})"
+    if not sick:
+        return state, f"{words} ({', '.join(settings.endpoints)})"
+    sick.sort(key=lambda server: -server.state.code)
+    details = [f"{server.report.target.name} {_endpoint_words(server, settings)}" for server in sick[:SERVERS_SHOWN]]
+    if len(sick) > SERVERS_SHOWN:
+        details.append(f"and {len(sick) - SERVERS_SHOWN} more")
+    return state, "; ".join([words, *details])
+
+
+def _caveats(settings: Settings) -> list[str]:
+    target = settings.target
+    caveats = []
+    if not target.tls.verify and not target.plain_http:
+        caveats.append("TLS not verified")
+        if settings.cert_warning is not None or settings.cert_critical is not None:
+            caveats.append("certificate expiry not judged")
+    if target.token_withheld:
+        caveats.append("token withheld (plain http)")
+    return caveats
+
+
+def _lines(servers: Sequence[ServerAssessment], settings: Settings) -> list[tuple[int, str]]:
+    lines = [(2, line) for line in request_lines(settings.target)]
+    if len(settings.targets) > 1:
+        lines[0] = (2, f"servers: {', '.join(t.url for t in settings.targets)} (from {settings.target.source})")
+    lines += [(1, line) for line in token_lines(settings.target)]
+    several = len(servers) > 1
+    for server in servers:
+        if several:
+            lines.append((1, f"{server.report.target.name}: {server.state.text.upper()}"))
+        lines += [line for verdict in server.verdicts for line in verdict.lines]
+        if server.cert_days is not None:
+            name = f"{server.report.target.name} " if several else ""
+            lines.append((2, f"{name}server certificate: {server.cert_days:.1f} days left"))
+    if any(verdict.reasons_forbidden for server in servers for verdict in server.verdicts):
+        lines.append((1, RBAC_HINT))
+    reported = {check.name for server in servers for outcome in server.report.outcomes
+                for check in outcome.body.checks}
+    if reported:
+        lines += [(1, f"{glob} matches no sub-check the server reported") for glob in
+                  settings.policy.unmatched(reported)]
+    if not settings.target.tls.verify and (settings.cert_warning is not None or settings.cert_critical is not None):
+        lines.append((1, "the certificate expiry cannot be judged: the certificate is not verified"))
+    return lines
+
+
+def request_lines(target: Target) -> list[str]:
+    tls = target.tls
+    if target.plain_http:
+        how = "none (plain http)"
+    elif not tls.verify:
+        how = "certificate NOT verified (--insecure-skip-tls-verify)"
+    else:
+        how = f"verified against {f'the CA {tls.ca_file}' if tls.ca_file else 'the default CA bundle'}"
+        if tls.server_name:
+            how += f" for the name {tls.server_name}"
+        how += f" (from {target.tls_source})"
+    credential = target.credential
+    who = "anonymous" if credential.token is None else f"bearer token from {credential.source}"
+    if target.token_withheld:
+        who += " (withheld: plain http)"
+    if tls.client_cert:
+        who += f", client certificate {tls.client_cert}"
+    lines = [f"server: {target.url} (from {target.source})", f"TLS: {how}", f"credentials: {who}"]
+    if target.proxy:
+        lines.append(f"proxy: {one_line(target.proxy, 100)} (kubeconfig proxy-url)")
+    return lines
+
+
+def token_lines(target: Target) -> list[str]:
+    """When the token expires: the next 401 is easier to read when yesterday's output said so."""
+    credential = target.credential
+    if credential.token is None:
+        return []
+    if credential.expires is None:
+        return [f"token from {credential.source}: no expiry (not a JWT, or a long-lived Secret token)"]
+    left = credential.expires - time.time()
+    when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(credential.expires))
+    if left <= 0:
+        return [f"token from {credential.source} expired at {when}"]
+    return [f"token from {credential.source} expires at {when} (in {_duration(left)})"]
+
+
+def _duration(seconds: float) -> str:
+    minutes = int(seconds // 60)
+    if minutes < 120:
+        return f"{minutes} min"
+    hours = minutes // 60
+    return f"{hours} h" if hours < 72 else f"{hours // 24} days"
