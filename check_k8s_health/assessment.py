@@ -7,7 +7,9 @@ can carry. Pure, like ``verdict``: the nagiosplugin adapter and the JSON output 
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -196,17 +198,27 @@ def request_lines(target: Target) -> list[str]:
 
 
 def token_lines(target: Target) -> list[str]:
-    """When the token expires: the next 401 is easier to read when yesterday's output said so."""
+    """When the token expires (the next 401 is easier to read when yesterday's output said so), and whether
+    its file is open to every local user."""
     credential = target.credential
     if credential.token is None:
         return []
+    lines = []
+    if credential.path is not None:
+        try:
+            mode = os.stat(credential.path).st_mode
+        except OSError:
+            mode = 0
+        if mode & stat.S_IROTH:
+            lines.append(f"warning: {credential.path} holds a token and every local user can read it "
+                         f"(mode {stat.S_IMODE(mode):04o}): chmod o-r {credential.path}")
     if credential.expires is None:
-        return [f"token from {credential.source}: no expiry (not a JWT, or a long-lived Secret token)"]
+        return [*lines, f"token from {credential.source}: no expiry (not a JWT, or a long-lived Secret token)"]
     left = credential.expires - time.time()
     when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(credential.expires))
     if left <= 0:
-        return [f"token from {credential.source} expired at {when}"]
-    return [f"token from {credential.source} expires at {when} (in {_duration(left)})"]
+        return [*lines, f"token from {credential.source} expired at {when}"]
+    return [*lines, f"token from {credential.source} expires at {when} (in {_duration(left)})"]
 
 
 def _duration(seconds: float) -> str:

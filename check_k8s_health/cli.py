@@ -27,6 +27,8 @@ if TYPE_CHECKING:
 
 PREFIX = "K8S_HEALTH"
 DEFAULT_TIMEOUT = 8.0
+#: Servers commonly refuse request lines beyond 8 KiB; the real sub-check names are short.
+MAX_EXCLUDES = 4096
 
 DESCRIPTION = """\
 Checks the health endpoints of a Kubernetes API server (/readyz by default, /livez, /healthz) and names every
@@ -65,8 +67,9 @@ class Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> Parser:
+    # No abbreviations: "--tim" must not silently mean --timeout, nor break when an option is added later.
     parser = Parser(prog="check_k8s_health", description=DESCRIPTION, epilog=EPILOG,
-                    formatter_class=argparse.RawDescriptionHelpFormatter)
+                    formatter_class=argparse.RawDescriptionHelpFormatter, allow_abbrev=False)
     where = parser.add_argument_group("server")
     where.add_argument("-s", "--server", action="append", metavar="URL",
                        help="API server URL, e.g. https://10.0.0.1:6443 (a path prefix is kept); repeat it to "
@@ -160,6 +163,9 @@ _timeout = _number(float, "a number of seconds", 0.0, 3600.0, low_included=False
 def _range(text: str) -> str:
     from nagiosplugin import Range
 
+    if not text.strip():
+        raise argparse.ArgumentTypeError("an empty range is not a threshold: give one such as 1, 0.5:2 or ~:3, "
+                                         "or leave the option out")
     try:
         Range(text)
     except ValueError:
@@ -197,9 +203,13 @@ def build_settings(args: argparse.Namespace, environ: Mapping[str, str], keyfile
     if any(not target.plain_http for target in targets):
         deadline.enter("reading the TLS files")
         check_tls_files(targets[0].tls)  # every target shares the TLS settings
+    excludes = tuple(dict.fromkeys(args.exclude or []))
+    if sum(len(name) + len("&exclude=") for name in excludes) > MAX_EXCLUDES:
+        raise UsageError(f"the --exclude names add up to more than {MAX_EXCLUDES // 1024} KiB, more than a URL "
+                         "should carry: name the sub-checks to skip, not other text")
     policy = Policy(tuple(args.critical_check or ()), tuple(args.warning_check or ()), tuple(args.ignore_check or ()))
     return Settings(targets=targets, endpoints=tuple(dict.fromkeys(args.endpoint or component.endpoints)),
-                    excludes=tuple(dict.fromkeys(args.exclude or [])), warning=args.warning,
+                    excludes=excludes, warning=args.warning,
                     critical=args.critical, timeout=args.timeout, verbose=min(args.verbose, 3), policy=policy,
                     reasons=not args.no_reasons, min_healthy=args.min_healthy, cert_warning=args.cert_warning,
                     cert_critical=args.cert_critical, component=component)

@@ -9,6 +9,8 @@ operator; requests' own exception texts (which can be long and repeat the URL) s
 
 from __future__ import annotations
 
+import contextlib
+import http.client
 import logging
 import re
 import socket
@@ -31,6 +33,7 @@ from check_k8s_health.errors import (
     ConfigError,
     ConnectFailed,
     ConnectTimedOut,
+    OutOfTime,
     ReadTimedOut,
     TlsFailed,
     TransportError,
@@ -75,6 +78,15 @@ class _ServerNameAdapter(HTTPAdapter):
         super().init_poolmanager(*args, **kwargs)
 
 
+class _Session(requests.Session):
+    """A session that never looks at redirects: requests reads a redirect's whole body to release the
+    connection even with ``allow_redirects=False``, which would bypass ``MAX_BODY``. Redirects are reported,
+    never followed, so there is nothing to resolve."""
+
+    def get_redirect_target(self, resp: requests.Response) -> Optional[str]:
+        return None
+
+
 class HealthClient:
     """Asks one server for health answers within the run's deadline."""
 
@@ -83,7 +95,7 @@ class HealthClient:
         self._deadline = deadline
         #: notAfter of the server certificate (seconds since the epoch), read from the first verified connection.
         self.cert_not_after: Optional[float] = None
-        self._session = requests.Session()
+        self._session = _Session()
         self._session.mount("https://", HTTPAdapter(pool_maxsize=POOL_SIZE))
         self._session.mount("http://", HTTPAdapter(pool_maxsize=POOL_SIZE))
         # No .netrc credentials, no REQUESTS_CA_BUNDLE surprises: only what the settings say, plus proxies.
@@ -120,17 +132,25 @@ class HealthClient:
         shown = url + ("?" + "&".join(k if v == "" else f"{k}={v}" for k, v in params) if params else "")
         wait = self._deadline.remaining()
         if wait <= 0:
-            raise ReadTimedOut(f"no time left in the {self._deadline.seconds:g} s deadline to ask {shown}")
+            raise OutOfTime(f"the {self._deadline.seconds:g} s deadline (-t) left no time to ask {shown}")
         self._deadline.enter(f"waiting for {shown}")
         started = time.monotonic()
+        within = f"the {self._deadline.seconds:g} s deadline (-t)"
+        # total= caps connecting and reading together: a slow handshake leaves less time to wait for the answer.
+        # requests hands a urllib3 Timeout through unchanged; its type hints only know numbers.
+        timeout: Any = urllib3.Timeout(connect=wait, read=wait, total=wait)
         try:
-            response = self._session.get(url, params=list(params), timeout=(wait, wait), stream=True,
+            response = self._session.get(url, params=list(params), timeout=timeout, stream=True,
                                          allow_redirects=False)
             with response:
                 body, truncated = self._read_body(response, shown)
-        except requests.RequestException as exc:
+        except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
+            # urllib3's own errors (ProtocolError, DecodeError) can escape requests while the body is read.
             _log.debug("%s failed after %.3f s: %r", shown, time.monotonic() - started, exc)
-            raise _transport_error(exc, shown, f"the {self._deadline.seconds:g} s deadline (-t)") from None
+            raise _transport_error(exc, shown, within) from None
+        except (ValueError, UnicodeError) as exc:
+            # A URL urllib3 cannot parse (a host label over 63 characters, say) is the settings' fault.
+            raise ConfigError(f"cannot build a request for {one_line(shown, 100)}: {one_line(str(exc), 80)}") from None
         _log.debug("%s -> HTTP %s, %d bytes in %.3f s, headers: %s", shown, response.status_code, len(body),
                    time.monotonic() - started, _one_header_line(response.headers))
         return Answer(url=shown, status=response.status_code, reason=response.reason or "",
@@ -146,17 +166,18 @@ class HealthClient:
             self.cert_not_after = _not_after(sock)
         chunks: list[bytes] = []
         size = 0
-        stream: Iterator[bytes] = response.raw.stream(_CHUNK, decode_content=True)
+        # read1 returns whatever has arrived; read(amt) would wait for a full chunk from a trickling server.
+        read = getattr(response.raw, "read1", None) or response.raw.read
         while size <= MAX_BODY:
             left = self._deadline.remaining()
             if left <= 0:
                 raise ReadTimedOut(f"{shown} did not finish its answer within the "
-                                   f"{self._deadline.seconds:g} s deadline")
+                                   f"{self._deadline.seconds:g} s deadline (-t)")
             if sock is not None:
-                sock.settimeout(left)
-            try:
-                chunk = next(stream)
-            except StopIteration:
+                with contextlib.suppress(OSError):  # closed already when the body ended with the connection
+                    sock.settimeout(left)
+            chunk = read(_CHUNK, decode_content=True)
+            if not chunk:
                 return b"".join(chunks), False
             chunks.append(chunk)
             size += len(chunk)
@@ -206,7 +227,7 @@ def _causes(exc: BaseException) -> Iterator[BaseException]:
         todo.extend(nested)
 
 
-def _transport_error(exc: requests.RequestException, shown: str, within: str) -> Exception:
+def _transport_error(exc: Exception, shown: str, within: str) -> Exception:
     host = urlsplit(shown).netloc
     causes = list(_causes(exc))
     text = " ".join(str(cause) for cause in causes)
@@ -218,8 +239,15 @@ def _transport_error(exc: requests.RequestException, shown: str, within: str) ->
         return ReadTimedOut(f"{shown} did not answer within {within}")
     if isinstance(exc, requests.exceptions.ProxyError):
         return ConnectFailed(f"cannot reach {host} through the proxy from the environment: {_reason(text)}")
-    if isinstance(exc, (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError)):
-        return AnswerBroken(f"{host} broke off its answer to {shown}: {_reason(text)}")
+    if isinstance(exc, (requests.exceptions.ContentDecodingError, urllib3.exceptions.DecodeError)):
+        return AnswerBroken(f"{host} sent an answer to {shown} that cannot be decoded (broken Content-Encoding)")
+    if any(isinstance(c, http.client.BadStatusLine) and not isinstance(c, http.client.RemoteDisconnected)
+           for c in causes):
+        return AnswerBroken(f"{host} answered {shown} with something that is not HTTP: check the port and scheme")
+    if isinstance(exc, (requests.exceptions.ChunkedEncodingError, urllib3.exceptions.ProtocolError)) and \
+            "without response" not in text and "RemoteDisconnected" not in text:
+        return AnswerBroken(f"{host} broke off its answer to {shown}: the connection closed before the body "
+                            "was complete")
     if isinstance(exc, (requests.exceptions.InvalidURL, requests.exceptions.InvalidHeader,
                         requests.exceptions.MissingSchema, requests.exceptions.InvalidSchema)):
         return ConfigError(f"cannot build a request for {shown}: {one_line(type(exc).__name__)}")
@@ -228,7 +256,8 @@ def _transport_error(exc: requests.RequestException, shown: str, within: str) ->
     if any(isinstance(c, ConnectionRefusedError) for c in causes):
         return ConnectFailed(f"cannot connect to {host}: connection refused (API server down or wrong port?)")
     if any(isinstance(c, ConnectionResetError) for c in causes):
-        return ConnectFailed(f"{host} reset the connection")
+        hint = " (a TLS port? use https://)" if shown.startswith("http://") else ""
+        return ConnectFailed(f"{host} reset the connection{hint}")
     if "RemoteDisconnected" in text or "without response" in text:
         return AnswerBroken(f"{host} closed the connection without answering {shown}")
     for cause in causes:
@@ -254,8 +283,8 @@ _TLS_HINTS = (
     ("wrong version number", "{host} does not speak TLS on this port: check the port, or use http://"),
     ("certificate required", "{host} demands a client certificate: give --client-certificate and --client-key"),
     ("handshake failure", "{host} refused the TLS handshake (client certificate required?)"),
-    ("EOF occurred in violation of protocol", "{host} closed the connection during the TLS handshake: does it "
-                                              "require a client certificate (--client-certificate)?"),
+    ("EOF occurred in violation of protocol", "{host} closed the TLS connection unexpectedly (if it requires a "
+                                              "client certificate, give --client-certificate)"),
     ("unknown ca", "{host} does not trust the client certificate: use one signed by the cluster CA"),
 )
 

@@ -32,15 +32,15 @@ _TOKEN_CHARS = re.compile(r"[\x21-\x7e]+")
 def resolve_credential(token_file: Optional[str], environ: Mapping[str, str]) -> Credential:
     """``--token-file`` beats ``K8S_HEALTH_TOKEN``; an empty credential means "look further" (kubeconfig, ...)."""
     if token_file is not None:
-        return token_credential(read_token_file(token_file), f"--token-file {token_file}")
+        return token_credential(read_token_file(token_file), f"--token-file {token_file}", token_file)
     value = environ.get(TOKEN_ENV)
     if value is not None and value.strip():
         return token_credential(value.strip(), TOKEN_ENV)
     return Credential()
 
 
-def token_credential(token: str, source: str) -> Credential:
-    return Credential(_checked(token, source), source, jwt_expiry(token))
+def token_credential(token: str, source: str, path: Optional[str] = None) -> Credential:
+    return Credential(_checked(token, source), source, jwt_expiry(token), path)
 
 
 def jwt_expiry(token: str) -> Optional[int]:
@@ -50,14 +50,14 @@ def jwt_expiry(token: str) -> Optional[int]:
         return None
     try:
         payload = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
-    except (ValueError, binascii.Error):
+    except (ValueError, binascii.Error, RecursionError):
         return None
     exp = payload.get("exp") if isinstance(payload, dict) else None
     return int(exp) if isinstance(exp, (int, float)) and not isinstance(exp, bool) and 0 < exp < 2**40 else None
 
 
 def read_token_file(path: str, what: str = "token file") -> str:
-    data = read_small_file(path, what, MAX_TOKEN_BYTES)
+    data = read_small_file(path, what, MAX_TOKEN_BYTES).removeprefix(b"\xef\xbb\xbf")  # editors' UTF-8 BOM
     try:
         text = data.decode("ascii").strip()
     except UnicodeDecodeError:
@@ -87,15 +87,18 @@ def kubeconfig_user_credential(user: Entry, tls: TlsSettings, *, environ: Mappin
         if user.fields.get(unsupported):
             raise ConfigError(f"{where}: {words}")
     token, source = user.text("token"), f"kubeconfig {user.origin}, user {user.name}"
+    path: Optional[str] = user.origin
     token_file = user.path("tokenFile")
     if token_file is not None:
         try:
             token, source = read_token_file(token_file, "tokenFile"), f"tokenFile {token_file} ({where})"
+            path = token_file
         except ConfigError:
             if token is None:  # client-go falls back to token when the file cannot be read
                 raise
-    cert, key = tls.client_cert, tls.client_key
+    cert, key, cert_origin = tls.client_cert, tls.client_key, tls.cert_origin
     if cert is None:
+        cert_origin = f"the client certificate of user {user.name!r} in {user.origin}"
         cert_data, key_data = user.text("client-certificate-data"), user.text("client-key-data")
         cert = (keyfiles.write_base64("client.crt", cert_data, f"{where}: client-certificate-data") if cert_data
                 else user.path("client-certificate"))
@@ -108,12 +111,13 @@ def kubeconfig_user_credential(user: Entry, tls: TlsSettings, *, environ: Mappin
         from check_k8s_health.execplugin import run_exec_plugin
 
         result = run_exec_plugin(user, environ, deadline)
-        token, source = result.token, f"exec plugin ({where})"
+        token, source, path = result.token, f"exec plugin ({where})", None
         if result.client_cert_pem and result.client_key_pem:
             cert = keyfiles.write("exec-client.crt", result.client_cert_pem.encode())
             key = keyfiles.write("exec-client.key", result.client_key_pem.encode())
-    credential = token_credential(token, source) if token is not None else Credential()
-    return credential, replace(tls, client_cert=cert, client_key=key)
+            cert_origin = f"the client certificate from the exec plugin of user {user.name!r}"
+    credential = token_credential(token, source, path) if token is not None else Credential()
+    return credential, replace(tls, client_cert=cert, client_key=key, cert_origin=cert_origin)
 
 
 def in_cluster_credential() -> Credential:

@@ -29,8 +29,9 @@ class Deadline:
         self.phase = "starting"
 
     def remaining(self) -> float:
-        """Seconds a network wait may still take, keeping ``RESERVE`` back for the output."""
-        return max(0.0, self._end - time.monotonic() - RESERVE)
+        """Seconds a network wait may still take, keeping ``RESERVE`` (a tenth of a short deadline) back for
+        the output."""
+        return max(0.0, self._end - time.monotonic() - min(RESERVE, self.seconds / 10))
 
     def enter(self, phase: str) -> None:
         self.phase = phase

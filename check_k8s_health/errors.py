@@ -6,6 +6,7 @@ with the right exit code, and nothing else (argparse, nagiosplugin, requests) de
     PluginError                   UNKNOWN unless a subclass says otherwise
     +-- UsageError                bad arguments (the parser reports these itself)
     +-- ConfigError               unreadable or malformed files, impossible combinations
+    +-- OutOfTime                 the deadline left no time to ask (the plugin's own limit, not the server)
     +-- TransportError            CRITICAL: no usable HTTP answer arrived
         +-- ConnectFailed         refused, reset, DNS, unreachable, proxy
         |   +-- TlsFailed         handshake or certificate verification
@@ -34,6 +35,10 @@ class UsageError(PluginError):
 
 class ConfigError(PluginError):
     """A file or setting the check depends on is missing, unreadable or malformed."""
+
+
+class OutOfTime(PluginError):
+    """The deadline was used up before a request could be sent: the server was never asked."""
 
 
 class TransportError(PluginError):

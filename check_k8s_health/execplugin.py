@@ -112,7 +112,7 @@ def _kill_group(process: subprocess.Popen[bytes]) -> None:
 def _parse(output: bytes, api_version: str, where: str) -> ExecResult:
     try:
         document = json.loads(output)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise ConfigError(f"{where}: its output is not an ExecCredential (not JSON)") from None
     if not isinstance(document, dict) or document.get("kind") != "ExecCredential":
         raise ConfigError(f"{where}: its output is not an ExecCredential")

@@ -67,8 +67,9 @@ def parse_body(text: str) -> HealthBody:
             warnings.append(line[len(_WARN):].strip())
         elif line.startswith(("[+]", "[-]")):
             # A check line in a shape this parser has not seen: keep the check, take the name up to a space.
-            name, _, rest = line[3:].partition(" ")
-            checks.append(SubCheck(name, line.startswith("[+]"), rest or ("ok" if line[1] == "+" else "failed")))
+            name, _, rest = line[3:].strip().partition(" ")
+            checks.append(SubCheck(name or "(unnamed)", line.startswith("[+]"),
+                                   rest or ("ok" if line[1] == "+" else "failed")))
         elif not _TRAILER.fullmatch(line):
             other.append(line)
     plain = other[0] if other and not checks else None
@@ -79,7 +80,7 @@ def _etcd_health(text: str) -> Optional[HealthBody]:
     """etcd's ``/health``: ``{"health":"true","reason":""}`` or ``{"health":"false","reason":"RAFT NO LEADER"}``."""
     try:
         document = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     if not isinstance(document, dict) or "health" not in document:
         return None

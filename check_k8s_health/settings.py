@@ -42,6 +42,10 @@ class TlsSettings:
     server_name: Optional[str] = None
     client_cert: Optional[str] = None
     client_key: Optional[str] = None
+    #: Where the CA and the client certificate were named, for messages: "--certificate-authority" or
+    #: "certificate-authority-data of cluster 'k3s' in /etc/rancher/k3s/k3s.yaml" (its file is temporary).
+    ca_origin: str = "--certificate-authority"
+    cert_origin: str = "--client-certificate"
 
 
 @dataclass(frozen=True)
@@ -51,6 +55,8 @@ class Credential:
     source: str = "anonymous"
     #: The ``exp`` claim of a JWT token (seconds since the epoch), to name expiry as the cause of a 401.
     expires: Optional[int] = None
+    #: The file that held the token, when one did: a token file every local user can read is worth a warning.
+    path: Optional[str] = None
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from typing import cast
 import nagiosplugin
 
 from check_k8s_health.assessment import Assessment
+from check_k8s_health.text import one_line
 
 
 class HealthSummary(nagiosplugin.Summary):
@@ -25,7 +26,9 @@ class HealthSummary(nagiosplugin.Summary):
         return self._assessment(results).summary
 
     def verbose(self, results: nagiosplugin.Results) -> list[str]:
-        return [text for level, text in self._assessment(results).lines if level <= self._verbose]
+        # Every line passes one_line here: names, paths and server text may hold "|" or newlines, which would
+        # forge perfdata or extra lines (nagiosplugin would silently delete the "|" and add a warning).
+        return [one_line(text, 1000) for level, text in self._assessment(results).lines if level <= self._verbose]
 
     @staticmethod
     def _assessment(results: nagiosplugin.Results) -> Assessment:

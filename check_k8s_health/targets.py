@@ -22,30 +22,31 @@ DEFAULT_PORT = 6443
 MAX_SERVERS = 16
 
 
-def server_url(value: str) -> str:
+def server_url(value: str, option: str = "-s/--server") -> str:
     """Normalise ``-s`` as kubectl does: scheme defaults to https, the port to the scheme's (a Rancher proxy
     URL on 443 must keep working), a path prefix is kept."""
     text = value.strip()
     if not text:
-        raise UsageError("-s/--server is empty: give the API server URL, e.g. -s https://10.0.0.1:6443")
+        raise UsageError(f"{option} is empty: give the API server URL, e.g. -s https://10.0.0.1:6443")
     if "://" not in text:
         text = "https://" + text
     try:
         parts = urlsplit(text)
         port = parts.port
     except ValueError as exc:
-        raise UsageError(f"-s/--server {value!r} is not a valid URL ({exc})") from None
+        raise UsageError(f"{option} {value!r} is not a valid URL ({exc})") from None
     if parts.scheme not in ("https", "http"):
-        raise UsageError(f"-s/--server {value!r}: the scheme must be https (or http), not {parts.scheme}")
+        raise UsageError(f"{option} {value!r}: the scheme must be https (or http), not {parts.scheme}")
     if not parts.hostname:
-        raise UsageError(f"-s/--server {value!r} names no host, e.g. -s https://10.0.0.1:6443")
+        raise UsageError(f"{option} {value!r} names no host, e.g. -s https://10.0.0.1:6443")
+    _check_host(parts.hostname, option)
     if parts.username is not None or parts.password is not None:
-        raise UsageError("-s/--server must not hold credentials: use --token-file or K8S_HEALTH_TOKEN")
+        raise UsageError(f"{option} must not hold credentials: use --token-file or K8S_HEALTH_TOKEN")
     if parts.query or parts.fragment:
-        raise UsageError(f"-s/--server {value!r} must not have a query or fragment: "
+        raise UsageError(f"{option} {value!r} must not have a query or fragment: "
                          "give the server's base URL and choose the endpoint with -e")
     if port == 0:
-        raise UsageError(f"-s/--server {value!r}: port 0 cannot be reached")
+        raise UsageError(f"{option} {value!r}: port 0 cannot be reached")
     return urlunsplit((parts.scheme, parts.netloc, parts.path.rstrip("/"), "", ""))
 
 
@@ -57,7 +58,17 @@ def host_url(host: str, port: Optional[int], scheme: str = "https", default_port
     if not name or any(ch in name for ch in "/?#@ \t") or (name.count(":") and not _is_ipv6(name)):
         raise UsageError(f"-H/--hostname {host!r} is not a host name or address; "
                          "use -s for a full URL, e.g. -s https://10.0.0.1:6443")
+    _check_host(name, "-H/--hostname")
     return f"{scheme}://{_bracketed(name)}:{port or default_port}"
+
+
+def _check_host(name: str, option: str) -> None:
+    """DNS limits (63 per label, 253 in all) checked here: urllib3 would fail later with a parse error."""
+    if _is_ipv6(name):
+        return
+    if len(name) > 253 or any(len(label) > 63 for label in name.split(".")):
+        raise UsageError(f"{option}: {name[:40]}... is not a valid host name (labels up to 63 characters, "
+                         "253 in all)")
 
 
 def _is_ipv6(name: str) -> bool:
@@ -156,10 +167,9 @@ def _cluster_server(choice: Choice) -> str:
     if server is None:
         raise ConfigError(f"kubeconfig {choice.cluster.origin}: cluster {choice.cluster.name!r} has no server")
     try:
-        return server_url(server)
+        return server_url(server, f"the server of cluster {choice.cluster.name!r} in {choice.cluster.origin}")
     except UsageError as exc:
-        raise ConfigError(f"kubeconfig {choice.cluster.origin}: server of cluster {choice.cluster.name!r}: "
-                          f"{str(exc).split(': ', 1)[-1]}") from None
+        raise ConfigError(str(exc)) from None
 
 
 def _tls(options: ConnectionOptions, choice: Optional[Choice], cluster_url: Optional[str], keyfiles: KeyFiles,
@@ -170,6 +180,7 @@ def _tls(options: ConnectionOptions, choice: Optional[Choice], cluster_url: Opti
     if options.client_key and not options.client_cert:
         raise UsageError("--client-key needs --client-certificate")
     ca_file, insecure, server_name, source = options.ca_file, options.insecure, options.tls_server_name, "flags"
+    ca_origin = "--certificate-authority"
     if choice is not None:
         cluster = choice.cluster
         where = f"kubeconfig {cluster.origin}: cluster {cluster.name!r}"
@@ -178,6 +189,8 @@ def _tls(options: ConnectionOptions, choice: Optional[Choice], cluster_url: Opti
             data = cluster.text("certificate-authority-data")
             ca_file = (keyfiles.write_base64("ca.crt", data, f"{where}: certificate-authority-data") if data
                        else cluster.path("certificate-authority"))
+            ca_origin = f"{'certificate-authority-data' if data else f'certificate-authority {ca_file}'} of " \
+                        f"cluster {cluster.name!r} in {cluster.origin}"
             insecure = cluster.flag("insecure-skip-tls-verify")
             if insecure and ca_file:
                 raise ConfigError(f"{where}: insecure-skip-tls-verify together with a certificate authority is "
@@ -186,5 +199,6 @@ def _tls(options: ConnectionOptions, choice: Optional[Choice], cluster_url: Opti
         if server_name is None and not server_overridden:
             server_name = cluster.text("tls-server-name")
     elif cluster_url is not None and not (options.ca_file or options.insecure) and incluster.ca_present():
-        ca_file, source = incluster.CA_PATH, "in-cluster"
-    return TlsSettings(not insecure, ca_file, server_name, options.client_cert, options.client_key), source
+        ca_file, source, ca_origin = incluster.CA_PATH, "in-cluster", f"in-cluster CA {incluster.CA_PATH}"
+    return TlsSettings(not insecure, ca_file, server_name, options.client_cert, options.client_key,
+                       ca_origin=ca_origin), source

@@ -149,7 +149,8 @@ def _passed(body: HealthBody, lines: list[tuple[int, str]]) -> Verdict:
         if body.excluded:
             words += f" ({len(body.excluded)} excluded)"
     else:
-        words = one_line(body.plain or "ok", 40)
+        plain = one_line(body.plain or "", 40)
+        words = plain if plain == "ok" else f"HTTP 200 without a sub-check list{f': {plain}' if plain else ''}"
     if body.warnings:
         return Verdict(Warn, f"{words}; server warns: {one_line(body.warnings[0], 120)}", tuple(lines))
     return Verdict(Ok, words, tuple(lines))
@@ -190,7 +191,7 @@ def _status_message(body: str) -> str:
     """The ``message`` of a Kubernetes ``Status`` body, or the start of whatever else came."""
     try:
         message = json.loads(body).get("message")
-    except (ValueError, AttributeError):
+    except (ValueError, AttributeError, RecursionError):
         message = None
     if isinstance(message, str) and message:
         return one_line(message.removeprefix("forbidden: "), 120)
@@ -216,7 +217,8 @@ def _unexpected(answer: Answer, target: Target, component: str) -> tuple[str, st
         return (f"{head}: redirect to {where} not followed; point -s at the API server itself",
                 "redirects are never followed, so credentials cannot travel to another host")
     if status == 429:
-        retry = f" (Retry-After {one_line(answer.retry_after, 20)} s)" if answer.retry_after else ""
+        after = one_line(answer.retry_after or "", 40)
+        retry = f" (Retry-After {after}{' s' if after.isdigit() else ''})" if after else ""
         return f"{head}{retry}: the server is throttling requests", ""
     return f"unexpected answer {head}{_snippet(answer.body)}", ""
 

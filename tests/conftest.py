@@ -7,16 +7,17 @@ subprocess, exactly as Icinga or NRPE would run it: no in-process shortcuts, no 
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
 import pytest
-from fakeapi import FakeApiServer
+from fakeapi import KNOWN_TOKENS, FakeApiServer
 
 COMMAND = Path(sys.executable).parent / "check_k8s_health"
 
@@ -69,13 +70,35 @@ def run_plugin(*args: str, env: Optional[Mapping[str, str]] = None, timeout: flo
     import time
 
     started = time.monotonic()
+    full_env = clean_env(env)
     proc = subprocess.run([*(command or [str(COMMAND)]), *args], capture_output=True, text=True,
-                          env=clean_env(env), timeout=timeout, stdin=subprocess.DEVNULL, check=False)
+                          env=full_env, timeout=timeout, stdin=subprocess.DEVNULL, check=False)
     result = Run(proc.returncode, proc.stdout, proc.stderr, time.monotonic() - started)
+    for secret in _secrets_of(args, full_env):
+        assert secret not in result.stdout and secret not in result.stderr, "a token reached the output"
     assert result.stderr == "", f"the plugin wrote to stderr: {result.stderr!r}"
     assert result.code in (0, 1, 2, 3), result
     assert "Traceback" not in result.stdout or "-vvv" in args, result.stdout
     return result
+
+
+def _secrets_of(args: Sequence[str], env: Mapping[str, str]) -> set[str]:
+    """Every token this run could know: the secret guard of the whole suite (no test may print one)."""
+    secrets = set(KNOWN_TOKENS)
+    if env.get("K8S_HEALTH_TOKEN", "").strip():
+        secrets.add(env["K8S_HEALTH_TOKEN"].strip())
+    files = [value for option, value in zip(args, args[1:]) if option in ("--token-file", "--kubeconfig")]
+    files += [path for path in env.get("KUBECONFIG", "").split(os.pathsep) if path]
+    for path in files:
+        try:
+            if not os.path.isfile(path) or os.path.getsize(path) > 1024 * 1024:
+                continue
+            text = Path(path).read_text(errors="replace")
+        except OSError:
+            continue
+        secrets.add(text.strip())
+        secrets.update(re.findall(r"(?:^|[{,\s])token:\s*['\"]?([^'\"\s,}]+)", text, re.MULTILINE))
+    return {secret for secret in secrets if len(secret) >= 8 and "\n" not in secret}
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -38,6 +38,7 @@ import trustme
 __all__ = [
     "CAPTURES_DIR",
     "HOST",
+    "KNOWN_TOKENS",
     "UNAUTHORIZED_BODY",
     "Capture",
     "ConnectProxy",
@@ -54,6 +55,9 @@ __all__ = [
 ]
 
 CAPTURES_DIR = Path(__file__).resolve().parent / "fixtures" / "captures"
+
+#: Every token a fake server was given: the test suite's secret guard looks for them in the plugin's output.
+KNOWN_TOKENS: set[str] = set()
 
 # Tests must never reach anything but the loopback interface of the machine running them.
 HOST = "127.0.0.1"
@@ -507,6 +511,8 @@ class FakeApiServer:
             raise TypeError("server_names must be a sequence of names, not a single string")
         self._routes: dict[str, Reply] = dict(routes)
         self._token = token
+        if token:
+            KNOWN_TOKENS.add(token)
         self._anonymous = anonymous
         self._tls = tls
         self._ca = ca if ca is not None else trustme.CA()

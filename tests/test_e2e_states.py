@@ -394,8 +394,7 @@ def test_response_time_within_thresholds_is_ok(healthy: FakeApiServer) -> None:
      "K8S_HEALTH UNKNOWN - cannot read token file /nonexistent/token: No such file or directory; check the path "
      "and that the monitoring user may read it"),
     (("-s", "https://a", "--certificate-authority", "/nonexistent/ca.crt"),
-     "K8S_HEALTH UNKNOWN - --certificate-authority /nonexistent/ca.crt does not exist: check the path and its "
-     "permissions"),
+     "K8S_HEALTH UNKNOWN - --certificate-authority /nonexistent/ca.crt does not exist: check the path"),
 ])
 def test_unknown_for_bad_arguments(args: tuple[str, ...], line: str) -> None:
     run = run_plugin(*args)
@@ -467,3 +466,17 @@ def test_deadline_holds_with_several_slow_endpoints() -> None:
     assert run.code == 2
     assert run.first_line.startswith("K8S_HEALTH CRITICAL - healthz: ")
     assert run.seconds < 3 + 1.5
+
+
+def test_a_token_file_every_user_can_read_is_named(tmp_path: Path) -> None:
+    token_file = tmp_path / "token"
+    token_file.write_text("right-token-0644")
+    token_file.chmod(0o644)
+    with FakeApiServer(healthy_routes(), token="right-token-0644", anonymous=False) as server:
+        loose = run_plugin(*ca_args(server), "--token-file", str(token_file), "-v")
+        token_file.chmod(0o640)
+        tight = run_plugin(*ca_args(server), "--token-file", str(token_file), "-v")
+    warning = (f"warning: {token_file} holds a token and every local user can read it (mode 0644): "
+               f"chmod o-r {token_file}")
+    assert loose.code == 0 and warning in loose.long_output
+    assert tight.code == 0 and not any(line.startswith("warning:") for line in tight.long_output)
