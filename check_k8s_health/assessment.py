@@ -153,7 +153,7 @@ def _lines(servers: Sequence[ServerAssessment], settings: Settings) -> list[tupl
     lines = [(2, line) for line in request_lines(settings.target)]
     if len(settings.targets) > 1:
         lines[0] = (2, f"servers: {', '.join(t.url for t in settings.targets)} (from {settings.target.source})")
-    lines += [(1, line) for line in token_lines(settings.target)]
+    lines += token_lines(settings.target)
     several = len(servers) > 1
     for server in servers:
         if several:
@@ -197,7 +197,7 @@ def request_lines(target: Target) -> list[str]:
     return lines
 
 
-def token_lines(target: Target) -> list[str]:
+def token_lines(target: Target) -> list[tuple[int, str]]:
     """When the token expires (the next 401 is easier to read when yesterday's output said so), and whether
     its file is open to every local user."""
     credential = target.credential
@@ -210,15 +210,15 @@ def token_lines(target: Target) -> list[str]:
         except OSError:
             mode = 0
         if mode & stat.S_IROTH:
-            lines.append(f"warning: {credential.path} holds a token and every local user can read it "
-                         f"(mode {stat.S_IMODE(mode):04o}): chmod o-r {credential.path}")
-    if credential.expires is None:
-        return [*lines, f"token from {credential.source}: no expiry (not a JWT, or a long-lived Secret token)"]
+            lines.append((1, f"warning: {credential.path} holds a token and every local user can read it "
+                         f"(mode {stat.S_IMODE(mode):04o}): chmod o-r {credential.path}"))
+    if credential.expires is None:  # nothing to watch: only -vv says so
+        return [*lines, (2, f"token from {credential.source}: no expiry (not a JWT, or a long-lived Secret token)")]
     left = credential.expires - time.time()
     when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(credential.expires))
     if left <= 0:
-        return [*lines, f"token from {credential.source} expired at {when}"]
-    return [*lines, f"token from {credential.source} expires at {when} (in {_duration(left)})"]
+        return [*lines, (1, f"token from {credential.source} expired at {when}")]
+    return [*lines, (1, f"token from {credential.source} expires at {when} (in {_duration(left)})")]
 
 
 def _duration(seconds: float) -> str:

@@ -128,6 +128,11 @@ def build_parser() -> Parser:
                        help="CRITICAL when the verified server certificate expires within DAYS")
     judge.add_argument("-t", "--timeout", type=_timeout, default=DEFAULT_TIMEOUT, metavar="SECONDS",
                        help=f"overall deadline (default {DEFAULT_TIMEOUT:g})")
+    judge.add_argument("--output", choices=("nagios", "json"), default="nagios", metavar="FORMAT",
+                       help="nagios (default): the plugin line; json: one JSON document with every server, "
+                            "endpoint and sub-check (for Zabbix and scripts); the exit code is the same")
+    judge.add_argument("--discover", action="store_true",
+                       help="print Zabbix low-level discovery JSON of the sub-checks the server reports")
     judge.add_argument("-v", "--verbose", action="count", default=0,
                        help="-v failed sub-checks, -vv every sub-check and request details, -vvv debug")
     judge.add_argument("-V", "--version", action="version", version=f"check_k8s_health {__version__}")
@@ -224,14 +229,30 @@ def run(settings: Settings, deadline: Deadline) -> NoReturn:
     from check_k8s_health.summary import HealthSummary
 
     check = nagiosplugin.Check(HealthProbe(settings, deadline), HealthContext(settings),
-                               PerfContext(settings.warning, settings.critical), HealthSummary(settings.verbose))
+                               PerfContext(settings.warning, settings.critical, settings.cert_warning,
+                                           settings.cert_critical), HealthSummary(settings.verbose))
     check.name = "k8s_health"  # after construction: nagiosplugin 1.3 (Debian 12) has no name= argument
     check.main(verbose=settings.verbose, timeout=0)  # the deadline is ours: see deadline.py
     raise AssertionError("nagiosplugin's Check.main returned")
 
 
+def run_machine(settings: Settings, deadline: Deadline, discover: bool) -> NoReturn:
+    """``--output json`` and ``--discover``: the same engine and assessment, one JSON document, same exit code."""
+    from check_k8s_health.assessment import assess
+    from check_k8s_health.engine import collect
+    from check_k8s_health.machine import discovery_document, report_document
+
+    assessment = assess(collect(settings, deadline), settings)
+    deadline.disarm()
+    document = discovery_document(assessment) if discover else report_document(assessment, settings)
+    sys.stdout.write(document + "\n")
+    sys.stdout.flush()
+    sys.exit(assessment.state.code)
+
+
 def main(argv: Optional[Sequence[str]] = None, environ: Optional[Mapping[str, str]] = None) -> NoReturn:
     _quiet_stderr()
+    machine = wants_json(sys.argv[1:] if argv is None else argv)
     verbose = 0
     deadline: Optional[Deadline] = None
     keyfiles: Optional[KeyFiles] = None
@@ -246,20 +267,22 @@ def main(argv: Optional[Sequence[str]] = None, environ: Optional[Mapping[str, st
         deadline.enter("reading the kubeconfig and credentials")
         keyfiles = KeyFiles()
         settings = build_settings(args, os.environ if environ is None else environ, keyfiles, deadline)
+        if machine:
+            run_machine(settings, deadline, discover=args.discover)
         run(settings, deadline)
     except SystemExit:
         raise
     except DeadlineExceeded as exc:
         _disarm(deadline)
-        _finish(3, "UNKNOWN", str(exc))
+        _finish(3, str(exc), machine=machine)
     except PluginError as exc:
         _disarm(deadline)
-        _finish(exc.exit_code, "CRITICAL" if exc.exit_code == 2 else "UNKNOWN", str(exc))
+        _finish(exc.exit_code, str(exc), machine=machine)
     except Exception as exc:  # the last net: never a traceback unless -vvv asked for it
         _disarm(deadline)
         details = traceback.format_exc() if verbose >= 3 else ""
-        _finish(3, "UNKNOWN", f"internal error: {type(exc).__name__}: {exc}; run with -vvv and report it",
-                details)
+        _finish(3, f"internal error: {type(exc).__name__}: {exc}; run with -vvv and report it", details,
+                machine=machine)
     finally:
         _disarm(deadline)
         if keyfiles is not None:
@@ -271,11 +294,17 @@ def _disarm(deadline: Optional[Deadline]) -> None:
         deadline.disarm()
 
 
-def _finish(code: int, state: str, message: str, details: str = "") -> NoReturn:
+def _finish(code: int, message: str, details: str = "", machine: Optional[str] = None) -> NoReturn:
     from check_k8s_health.text import one_line
 
+    state = ("OK", "WARNING", "CRITICAL", "UNKNOWN")[code]
     head = f"{PREFIX} {state} - "
-    sys.stdout.write(head + one_line(message, 200 - len(head)) + "\n")
+    if machine:
+        from check_k8s_health.machine import failure_document
+
+        sys.stdout.write(failure_document(code, one_line(message, 400), machine == "discover") + "\n")
+    else:
+        sys.stdout.write(head + one_line(message, 200 - len(head)) + "\n")
     if details:
         sys.stdout.write(details.replace("|", "/"))
     sys.stdout.flush()
@@ -288,3 +317,15 @@ def _quiet_stderr() -> None:
     if isinstance(sys.stdout, io.TextIOWrapper):
         sys.stdout.reconfigure(errors="backslashreplace")
     sys.stderr = io.StringIO()
+
+
+def wants_json(argv: Sequence[str]) -> Optional[str]:
+    """``json`` or ``discover`` when the command line asks for a machine format, looked up before parsing so
+    that even a parse error is answered in the format the caller reads."""
+    mode = None
+    for index, arg in enumerate(argv):
+        if arg == "--discover":
+            return "discover"
+        if arg == "--output=json" or (arg == "--output" and argv[index + 1:index + 2] == ["json"]):
+            mode = "json"
+    return mode

@@ -29,10 +29,14 @@ class HealthContext(nagiosplugin.Context):
 class PerfContext(nagiosplugin.Context):
     """Perfdata only: ``*_time`` carries the ``-w``/``-c`` ranges (judged in ``verdict``), counts are integers."""
 
-    def __init__(self, warning: Optional[str], critical: Optional[str]) -> None:
+    def __init__(self, warning: Optional[str], critical: Optional[str], cert_warning: Optional[float] = None,
+                 cert_critical: Optional[float] = None) -> None:
         super().__init__("perf")
         self._warning = str(nagiosplugin.Range(warning)) if warning else ""
         self._critical = str(nagiosplugin.Range(critical)) if critical else ""
+        # "N:" is the Nagios range for "alert below N", which is what the days left on a certificate need.
+        self._cert = tuple(f"{decimal(limit, 1)}:" if limit is not None else "" for limit in (cert_warning,
+                                                                                             cert_critical))
 
     def evaluate(self, metric: nagiosplugin.Metric, resource: Any) -> nagiosplugin.Result:
         return nagiosplugin.Result(nagiosplugin.Ok, None, metric)
@@ -43,7 +47,7 @@ class PerfContext(nagiosplugin.Context):
         if metric.name.endswith("_time"):
             return nagiosplugin.Performance(metric.name, decimal(metric.value, 4), "s", self._warning,
                                             self._critical, 0)
-        return nagiosplugin.Performance(metric.name, decimal(metric.value, 1))
+        return nagiosplugin.Performance(metric.name, decimal(metric.value, 1), "", self._cert[0], self._cert[1])
 
 
 def decimal(value: float, places: int) -> str:

@@ -111,3 +111,6 @@ def _installed_command() -> Iterator[None]:
 def ca_args(server: FakeApiServer) -> list[str]:
     """Point the plugin at one fake server and trust its CA."""
     return ["-s", server.url, "--certificate-authority", server.ca_file]
+
+
+from consumers import consumer_plugin  # noqa: E402,F401  (a session fixture the consumer tests share)

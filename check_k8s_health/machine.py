@@ -1,0 +1,85 @@
+"""Presentation for machines: ``--output json`` (one document with every server, endpoint and sub-check) and
+``--discover`` (Zabbix low-level discovery).
+
+Zabbix ignores exit codes and takes stdout and stderr as the item value, so these modes print exactly one JSON
+document and nothing else, errors included: the document then carries the state and the message. A discovery
+document for a failed run has no ``data`` array on purpose: Zabbix then marks the rule unsupported and keeps the
+items it discovered before, instead of losing them all because one run could not reach the server.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from nagiosplugin.state import Ok, ServiceState
+
+from check_k8s_health import __version__
+from check_k8s_health.assessment import Assessment, ServerAssessment
+from check_k8s_health.settings import Settings
+from check_k8s_health.verdict import Outcome, Verdict
+
+
+def report_document(assessment: Assessment, settings: Settings) -> str:
+    return _dump({
+        "plugin": "check_k8s_health", "version": __version__,
+        **_state(assessment.state), "summary": assessment.summary,
+        "servers": [_server(server, settings) for server in assessment.servers],
+    })
+
+
+def discovery_document(assessment: Assessment) -> str:
+    """Discovery only from complete answers: a server or endpoint that listed no sub-checks this time gives the
+    failure document, so Zabbix keeps what it discovered before instead of losing those items."""
+    missing = [f"{server.report.target.name} {outcome.endpoint}" for server in assessment.servers
+               for outcome in server.report.outcomes if not outcome.body.checks]
+    if missing:
+        return failure_document(assessment.state.code if assessment.state != Ok else 3,
+                                f"nothing to discover from {', '.join(missing)}: {assessment.summary}", True)
+    rows = [{"{#SERVER}": server.report.target.name, "{#ENDPOINT}": outcome.endpoint, "{#CHECK}": check.name}
+            for server in assessment.servers for outcome in server.report.outcomes for check in outcome.body.checks]
+    return _dump({"data": rows})
+
+
+def failure_document(code: int, message: str, discover: bool) -> str:
+    names = {0: "OK", 1: "WARNING", 2: "CRITICAL", 3: "UNKNOWN"}
+    document: dict[str, Any] = {"plugin": "check_k8s_health", "version": __version__, "state": names[code],
+                                "code": code, "summary": message}
+    if not discover:
+        document["servers"] = []
+    return _dump(document)
+
+
+def _server(server: ServerAssessment, settings: Settings) -> dict[str, Any]:
+    return {
+        "server": server.report.target.url, "name": server.report.target.name, **_state(server.state),
+        "cert_days_left": None if server.cert_days is None else round(server.cert_days, 1),
+        "endpoints": [_endpoint(outcome, verdict, settings)
+                      for outcome, verdict in zip(server.report.outcomes, server.verdicts)],
+    }
+
+
+def _endpoint(outcome: Outcome, verdict: Verdict, settings: Settings) -> dict[str, Any]:
+    answer = outcome.answer
+    reasons = {reason.check: reason for reason in outcome.reasons}
+    checks = []
+    for check in outcome.body.checks:
+        reason = reasons.get(check.name)
+        state = Ok if check.ok else settings.policy.state_of(check.name)
+        checks.append({"name": check.name, **_state(state), "ok": check.ok, "detail": check.detail,
+                       "reason": reason.text if reason is not None and reason.kind == "found" else None})
+    return {
+        "endpoint": outcome.endpoint, **_state(verdict.state), "summary": verdict.summary,
+        "http_status": answer.status if answer is not None else None,
+        "time": round(answer.elapsed, 4) if answer is not None else None,
+        "error": str(outcome.error) if outcome.error is not None else None,
+        "checks": checks, "warnings": list(outcome.body.warnings),
+    }
+
+
+def _state(state: ServiceState) -> dict[str, Any]:
+    return {"state": state.text.upper(), "code": state.code}
+
+
+def _dump(document: dict[str, Any]) -> str:
+    return json.dumps(document, ensure_ascii=True, separators=(",", ":"))

@@ -1,0 +1,65 @@
+"""The plugin installed the way operators install it for Icinga 2, Nagios, NRPE and Zabbix: a venv made from the
+system's /usr/bin/python3 in a world-readable folder, so the consumers' own users (nagios, zabbix) can run it.
+
+Consumer tests run the real Debian programs (installed by tests/run) and so need root; they are skipped, with the
+reason, where those programs or root are missing.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SYSTEM_PYTHON = "/usr/bin/python3"
+
+
+def need(*programs: str) -> None:
+    """Skip unless running as root with every named program installed."""
+    if os.geteuid() != 0:
+        pytest.skip("consumer tests run the real daemons and switch users: they need root")
+    missing = [program for program in programs if shutil.which(program) is None and not os.path.exists(program)]
+    if missing:
+        pytest.skip(f"not installed: {', '.join(missing)} (tests/run installs the Debian packages)")
+
+
+def world_readable_dir(prefix: str) -> Path:
+    folder = Path(tempfile.mkdtemp(prefix=prefix))
+    folder.chmod(0o755)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def consumer_plugin() -> Iterator[Path]:
+    """Path of ``check_k8s_health`` in a venv every user can run (removed at the end of the session)."""
+    need(SYSTEM_PYTHON)
+    folder = world_readable_dir("check_k8s_health-consumer-")
+    venv = folder / "venv"
+    subprocess.run([SYSTEM_PYTHON, "-m", "venv", str(venv)], check=True, capture_output=True)
+    build = folder / "src"
+    shutil.copytree(ROOT, build, ignore=shutil.ignore_patterns(".venv", ".git", "*.egg-info", "build", "__pycache__"))
+    subprocess.run([str(venv / "bin" / "pip"), "install", "--quiet", "--disable-pip-version-check", str(build)],
+                   check=True, capture_output=True)
+    shutil.rmtree(build)
+    subprocess.run(["chmod", "-R", "a+rX", str(folder)], check=True)
+    plugin = venv / "bin" / "check_k8s_health"
+    check = subprocess.run(["su", "nagios", "-s", "/bin/sh", "-c", f"{plugin} --version"], capture_output=True,
+                           text=True, check=False)
+    if check.returncode != 3:
+        pytest.fail(f"the nagios user cannot run {plugin}: {check.stdout}{check.stderr}")
+    yield plugin
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def readable_copy(path: str, folder: Path, name: str) -> str:
+    """A copy of a test file (CA, token) that the consumers' users may read."""
+    target = folder / name
+    shutil.copy(path, target)
+    target.chmod(0o644)
+    return str(target)

@@ -1,0 +1,727 @@
+"""contrib/zabbix: the agent's UserParameter lines and the Zabbix 6.0 template.
+
+The template is checked against the JSON the plugin really prints (its JSONPaths are evaluated on documents from
+a fake API server), and the UserParameter lines are run by a private ``zabbix_agentd`` on 127.0.0.1, as the user
+``zabbix``, queried with the agent's passive protocol (Debian 12 ships no ``zabbix_get``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import grp
+import json
+import os
+import random
+import re
+import shlex
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Optional
+
+import pytest
+import yaml
+from conftest import run_plugin
+from consumers import need, readable_copy, world_readable_dir
+from fakeapi import HOST, FakeApiServer, etcd_down_routes, healthy_routes
+
+from check_k8s_health.cli import build_parser
+
+ROOT = Path(__file__).resolve().parent.parent
+CONTRIB = ROOT / "contrib" / "zabbix"
+USER_PARAMETERS = CONTRIB / "userparameter_k8s_health.conf"
+TEMPLATE = CONTRIB / "template_k8s_health.yaml"
+
+#: What the agent rejects in key parameters with UnsafeUserParameters=0, its default (consumers.md §6.2, verified).
+UNSAFE = frozenset("\\'\"`*?[]{}~$!&;()<>|#@\n")
+
+#: What the shipped lines point at; the daemon test replaces each with a local counterpart.
+SHIPPED_PLUGIN = "/opt/check_k8s_health/bin/check_k8s_health"
+SHIPPED_TOKEN = "/etc/zabbix/k8s-token"
+SHIPPED_CA = "/etc/zabbix/k8s-ca.crt"
+SHIPPED_URL = "https://127.0.0.1:6443"
+
+#: The agent's Timeout the README asks for, and the 6.0 default the shipped -t must also fit under.
+AGENT_TIMEOUT = 10
+DEFAULT_AGENT_TIMEOUT = 3
+
+#: The shipped lines verify the certificate as `kubernetes` (kubeadm's names no 127.0.0.1): so does every fake here.
+SERVER_NAMES = ("kubernetes",)
+
+TOKEN = "zabbix-agent-token-4f1c9e0b7a"
+WRONG_TOKEN = "zabbix-agent-token-rejected-93d1"
+
+# Field names and enumerations of the 6.0 import format (ui/include/classes/import/validators/C60XmlValidator.php)
+# for the elements the template uses: a typo in a field name or value would make the import fail.
+ITEM_FIELDS = frozenset({"uuid", "name", "type", "key", "delay", "history", "trends", "status", "value_type", "units",
+                         "description", "valuemap", "preprocessing", "master_item", "tags", "triggers"})
+PROTOTYPE_FIELDS = (ITEM_FIELDS - {"triggers"}) | {"discover", "trigger_prototypes"}
+RULE_FIELDS = frozenset({"uuid", "name", "type", "key", "delay", "status", "filter", "lifetime", "description",
+                         "item_prototypes", "trigger_prototypes", "master_item", "preprocessing", "lld_macro_paths"})
+TRIGGER_FIELDS = frozenset({"uuid", "expression", "recovery_mode", "recovery_expression", "name", "event_name",
+                            "opdata", "url", "status", "priority", "description", "type", "manual_close",
+                            "dependencies", "tags", "discover"})
+TEMPLATE_FIELDS = frozenset({"uuid", "template", "name", "description", "groups", "items", "discovery_rules",
+                             "tags", "macros", "valuemaps", "templates"})
+ITEM_TYPES = frozenset({"ZABBIX_PASSIVE", "TRAP", "SIMPLE", "INTERNAL", "ZABBIX_ACTIVE", "EXTERNAL", "ODBC", "IPMI",
+                        "SSH", "TELNET", "CALCULATED", "JMX", "SNMP_TRAP", "DEPENDENT", "HTTP_AGENT", "SNMP_AGENT",
+                        "SCRIPT"})
+VALUE_TYPES = frozenset({"FLOAT", "CHAR", "LOG", "UNSIGNED", "TEXT"})
+PRIORITIES = frozenset({"NOT_CLASSIFIED", "INFO", "WARNING", "AVERAGE", "HIGH", "DISASTER"})
+STEP_TYPES = frozenset({"JSONPATH", "DISCARD_UNCHANGED", "DISCARD_UNCHANGED_HEARTBEAT", "CHECK_JSON_ERROR", "REGEX",
+                        "JAVASCRIPT", "TRIM", "MULTIPLIER", "STR_REPLACE"})
+ERROR_HANDLERS = frozenset({"ORIGINAL_ERROR", "DISCARD_VALUE", "CUSTOM_VALUE", "CUSTOM_ERROR"})
+
+
+# -- the shipped files ------------------------------------------------------------------------------------------
+
+
+def user_parameters() -> dict[str, str]:
+    """``key -> command`` of the UserParameter lines, in file order."""
+    lines: dict[str, str] = {}
+    for line in USER_PARAMETERS.read_text().splitlines():
+        if line.startswith("UserParameter="):
+            key, comma, command = line[len("UserParameter="):].partition(",")
+            assert comma and command, line
+            assert key not in lines, f"{key} defined twice: the agent refuses to start"
+            lines[key] = command
+    return lines
+
+
+def template() -> dict[str, Any]:
+    export = yaml.safe_load(TEMPLATE.read_text())["zabbix_export"]
+    assert isinstance(export, dict)
+    return export
+
+
+def the_template(export: dict[str, Any]) -> dict[str, Any]:
+    templates = export["templates"]
+    assert len(templates) == 1
+    result = templates[0]
+    assert isinstance(result, dict)
+    return result
+
+
+def dependent_items(export: dict[str, Any]) -> list[dict[str, Any]]:
+    return [item for item in the_template(export)["items"] if item.get("type") == "DEPENDENT"]
+
+
+def item_prototypes(export: dict[str, Any]) -> list[dict[str, Any]]:
+    return [prototype for rule in the_template(export)["discovery_rules"] for prototype in rule["item_prototypes"]]
+
+
+def jsonpath_of(item: dict[str, Any]) -> dict[str, Any]:
+    steps = [step for step in item["preprocessing"] if step["type"] == "JSONPATH"]
+    assert len(steps) == 1, item["key"]
+    step = steps[0]
+    assert isinstance(step, dict)
+    return step
+
+
+def shipped_args(key: str, url: str, token_file: str, ca_file: str) -> list[str]:
+    """The plugin's arguments from one shipped line, pointed at a local server: what the agent would run."""
+    command = user_parameters()[key]
+    if key.endswith("[*]"):
+        command = command.replace("$1", url)
+    else:
+        assert SHIPPED_URL in command, key
+        command = command.replace(SHIPPED_URL, url)
+    argv = shlex.split(command.replace(SHIPPED_TOKEN, token_file).replace(SHIPPED_CA, ca_file))
+    assert argv[0] == SHIPPED_PLUGIN, argv
+    return argv[1:]
+
+
+# -- a JSONPath evaluator for the subset the template uses --------------------------------------------------------
+
+_STEP = re.compile(r"""
+      \.(?P<name>[A-Za-z_]\w*)(?P<call>\(\))?
+    | \[\?\(@\.(?P<field>[A-Za-z_]\w*)==(?P<quote>['"])(?P<value>.*?)(?P=quote)\)\]
+    | \['(?P<key>[^']*)'\]
+    | \[(?P<index>\d+)\]
+""", re.VERBOSE)
+
+
+class NoMatch(LookupError):
+    """Zabbix's "no data matches the specified path": the step's error handler decides what happens."""
+
+
+def jsonpath(document: Any, path: str) -> Any:
+    """Evaluate ``$.a.b``, ``$['a']``, ``[0]``, ``[?(@.field=='value')]`` and a trailing ``.first()`` as Zabbix does:
+    a definite path gives one value, a path with a filter gives the list of matches; anything else is refused so
+    that the template cannot use a construct this test does not understand."""
+    if not path.startswith("$"):
+        raise ValueError(f"a JSONPath starts with $: {path!r}")
+    nodes: list[Any] = [document]
+    definite = True
+    position = 1
+    while position < len(path):
+        match = _STEP.match(path, position)
+        if match is None:
+            raise ValueError(f"unsupported JSONPath syntax at {path[position:]!r}")
+        position = match.end()
+        if match["call"]:
+            if match["name"] != "first" or position != len(path):
+                raise ValueError(f"only a trailing .first() is supported: {path!r}")
+            if not nodes:
+                raise NoMatch(path)
+            return nodes[0]
+        if match["field"] is not None:
+            definite = False
+            nodes = [element for node in nodes if isinstance(node, list) for element in node
+                     if isinstance(element, dict) and element.get(match["field"]) == match["value"]]
+        elif match["index"] is not None:
+            index = int(match["index"])
+            nodes = [node[index] for node in nodes if isinstance(node, list) and index < len(node)]
+        else:
+            name = match["name"] if match["name"] is not None else match["key"]
+            nodes = [node[name] for node in nodes if isinstance(node, dict) and name in node]
+    if not nodes:
+        raise NoMatch(path)
+    return nodes[0] if definite else nodes
+
+
+def with_macros(text: str, row: dict[str, Any]) -> str:
+    for macro, value in row.items():
+        text = text.replace(macro, str(value))
+    return text
+
+
+def test_the_jsonpath_evaluator_can_fail() -> None:
+    checks = [{"name": "etcd", "code": 2}]
+    document = {"servers": [{"name": "a", "endpoints": [{"endpoint": "readyz", "checks": checks}]}]}
+    path = "$.servers[?(@.name=='a')].endpoints[?(@.endpoint=='readyz')].checks[?(@.name=='etcd')].code.first()"
+    assert jsonpath(document, path) == 2
+    assert jsonpath(document, "$['servers'][0].name") == "a"
+    with pytest.raises(NoMatch):
+        jsonpath(document, path.replace("'etcd'", "'etcd-readiness'"))
+    with pytest.raises(NoMatch):
+        jsonpath(document, "$.code")
+    with pytest.raises(ValueError, match="unsupported"):
+        jsonpath(document, "$..code")
+
+
+# -- the UserParameter lines ------------------------------------------------------------------------------------
+
+
+def test_user_parameter_keys_need_no_unsafe_characters() -> None:
+    lines = user_parameters()
+    assert set(lines) == {"k8s.health.json", "k8s.health.discovery", "k8s.health.server.json[*]",
+                          "k8s.health.server.discovery[*]"}
+    for key in lines:
+        name = key[:-3] if key.endswith("[*]") else key
+        assert re.fullmatch(r"[a-z0-9.]+", name), key
+        assert not UNSAFE & set(name), key
+    # The one parameter the flexible keys take is a URL, which needs none of them; policy globs would.
+    assert not UNSAFE & set("https://10.0.0.1:6443/k8s/clusters/c-m-abc12")
+    assert UNSAFE & set("poststarthook/*") and UNSAFE & set("~:5") and UNSAFE & set("@1:10")
+
+
+def test_user_parameter_commands_are_valid_plugin_command_lines() -> None:
+    parser = build_parser()
+    for key, command in user_parameters().items():
+        flexible = key.endswith("[*]")
+        assert ("$1" in command) == flexible, key
+        assert command.count("$") == (1 if flexible else 0), f"a $ the agent or the shell would expand: {key}"
+        if flexible:
+            assert "'$1'" in command, "quote the parameter for /bin/sh"
+        args = parser.parse_args(shipped_args(key, "https://10.0.0.1:6443", SHIPPED_TOKEN, SHIPPED_CA))
+        assert args.discover == ("discovery" in key), key
+        assert args.output == ("nagios" if args.discover else "json"), key
+        assert args.server == ["https://10.0.0.1:6443"], key
+        assert args.token_file == SHIPPED_TOKEN and args.certificate_authority == SHIPPED_CA, key
+        assert args.endpoint == ["livez", "readyz"], key
+        assert args.tls_server_name == "kubernetes", key
+        assert args.verbose == 0, key
+        # The plugin must answer before the agent kills it, even with the agent's default Timeout (3 s, with
+        # about a second for the interpreter to start); the README asks for Timeout=10 anyway.
+        assert args.timeout + 1 <= DEFAULT_AGENT_TIMEOUT < AGENT_TIMEOUT, key
+        assert ">" not in command and "|" not in command, "the plugin's own stdout is the value, unfiltered"
+
+
+def test_the_conf_explains_the_timeout_and_the_policy() -> None:
+    text = USER_PARAMETERS.read_text()
+    assert "Timeout=10" in text and "default 3" in text
+    assert "poststarthook/*" in text and "UnsafeUserParameters=0" in text
+
+
+def test_readme_shows_the_shipped_lines() -> None:
+    readme = (ROOT / "README.md").read_text()
+    start = readme.index("\n## Zabbix\n")
+    section = readme[start:readme.index("\n## ", start + 1)]
+    shown = re.findall(r"^UserParameter=.*$", section, re.MULTILINE)
+    assert shown, "the README shows the lines to paste"
+    assert set(shown) <= {f"UserParameter={key},{command}" for key, command in user_parameters().items()}
+    assert "Timeout=10" in section and "poststarthook/*" in section and TEMPLATE.name in section
+
+
+# -- the template ------------------------------------------------------------------------------------------------
+
+
+def _walk(node: Any, path: str = "") -> Iterator[tuple[str, dict[str, Any]]]:
+    if isinstance(node, dict):
+        yield path, node
+        for key, value in node.items():
+            yield from _walk(value, f"{path}.{key}")
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            yield from _walk(value, f"{path}[{index}]")
+
+
+def _references(expression: str, host: str) -> list[str]:
+    """Item keys a 6.0 trigger expression refers to: ``func(/host/key[...],...)``; quoted key parameters may
+    contain commas and brackets."""
+    keys = []
+    for match in re.finditer(r"\(/([^/]*)/", expression):
+        assert match.group(1) == host, f"{expression}: host {match.group(1)!r} is not the template"
+        position = match.end()
+        name = re.match(r"[\w.-]+", expression[position:])
+        assert name is not None, expression
+        end = position + name.end()
+        if end < len(expression) and expression[end] == "[":
+            quoted = False
+            while True:
+                end += 1
+                char = expression[end]
+                if char == '"' and expression[end - 1] != "\\":
+                    quoted = not quoted
+                elif char == "]" and not quoted:
+                    end += 1
+                    break
+        keys.append(expression[position:end])
+    assert keys, expression
+    return keys
+
+
+def test_template_is_a_6_0_export_with_unique_uuids() -> None:
+    export = template()
+    assert export["version"] == "6.0"
+    tmpl = the_template(export)
+    assert set(tmpl) <= TEMPLATE_FIELDS, set(tmpl) - TEMPLATE_FIELDS
+    assert {group["name"] for group in tmpl["groups"]} <= {group["name"] for group in export["groups"]}
+    uuids = [node["uuid"] for _, node in _walk(export) if "uuid" in node]
+    for uuid in uuids:
+        assert isinstance(uuid, str) and re.fullmatch(r"[0-9a-f]{32}", uuid), uuid
+    assert len(uuids) == len(set(uuids)), "duplicate UUID"
+    # Everything the 6.0 importer requires a UUID for has one.
+    needing = [tmpl, *tmpl["items"], *tmpl["discovery_rules"], *tmpl["valuemaps"], *export["triggers"],
+               *item_prototypes(export)]
+    needing += [trigger for item in tmpl["items"] for trigger in item.get("triggers", [])]
+    needing += [trigger for prototype in item_prototypes(export) for trigger in prototype.get("trigger_prototypes", [])]
+    assert all("uuid" in node for node in needing)
+    assert len(needing) == len(uuids) - len(export["groups"])
+
+
+def test_template_items_follow_the_import_schema() -> None:
+    export = template()
+    tmpl = the_template(export)
+    agent_keys = {key for key in user_parameters() if not key.endswith("[*]")}
+    valuemaps = {valuemap["name"] for valuemap in tmpl["valuemaps"]}
+    items = tmpl["items"]
+    masters = {item["key"] for item in items if item.get("type", "ZABBIX_PASSIVE") != "DEPENDENT"}
+    assert masters == {"k8s.health.json"}
+    rules = tmpl["discovery_rules"]
+    assert [rule["key"] for rule in rules] == ["k8s.health.discovery"]
+    for element, allowed in [*((item, ITEM_FIELDS) for item in items), *((rule, RULE_FIELDS) for rule in rules),
+                             *((prototype, PROTOTYPE_FIELDS) for prototype in item_prototypes(export))]:
+        assert set(element) <= allowed, (element["key"], set(element) - allowed)
+        kind = element.get("type", "ZABBIX_PASSIVE")
+        assert kind in ITEM_TYPES and element.get("value_type", "UNSIGNED") in VALUE_TYPES, element["key"]
+        if kind == "ZABBIX_PASSIVE":
+            assert element["key"] in agent_keys, f"{element['key']} is no UserParameter of the shipped conf"
+            assert "master_item" not in element
+        elif kind == "DEPENDENT":
+            assert element["master_item"]["key"] in masters, element["key"]
+            assert element["delay"] == "0", element["key"]
+        if "valuemap" in element:
+            assert element["valuemap"]["name"] in valuemaps, element["key"]
+        for step in element.get("preprocessing", []):
+            assert step["type"] in STEP_TYPES and isinstance(step["parameters"], list), element["key"]
+            assert step.get("error_handler", "ORIGINAL_ERROR") in ERROR_HANDLERS, element["key"]
+    master = next(item for item in items if item["key"] == "k8s.health.json")
+    assert master["value_type"] == "TEXT" and master["trends"] == "0"
+    assert master["history"] in ("0", "1h", "1d"), "the raw document is only kept briefly"
+    # One value per state code, in the plugin's numbering.
+    mapping = {m["value"]: m["newvalue"] for m in tmpl["valuemaps"][0]["mappings"]}
+    assert mapping == {"0": "OK", "1": "WARNING", "2": "CRITICAL", "3": "UNKNOWN"}
+
+
+def test_template_triggers_use_existing_items_and_the_plugins_state_code() -> None:
+    export = template()
+    tmpl = the_template(export)
+    host = tmpl["template"]
+    item_keys = {item["key"] for item in tmpl["items"]}
+    prototype_keys = {prototype["key"] for prototype in item_prototypes(export)}
+    macros = {macro["macro"] for macro in tmpl["macros"]}
+    triggers = [*export["triggers"], *(t for item in tmpl["items"] for t in item.get("triggers", []))]
+    prototypes = [t for prototype in item_prototypes(export) for t in prototype.get("trigger_prototypes", [])]
+    assert triggers and prototypes
+    for trigger in triggers + prototypes:
+        assert set(trigger) <= TRIGGER_FIELDS, set(trigger) - TRIGGER_FIELDS
+        assert trigger["priority"] in PRIORITIES
+        for text in (trigger["expression"], trigger["name"], trigger.get("description", "")):
+            assert set(re.findall(r"\{\$[A-Z0-9._]+\}", text)) <= macros, text
+    for trigger in triggers:
+        assert set(_references(trigger["expression"], host)) <= item_keys, trigger["expression"]
+    for trigger in prototypes:
+        keys = set(_references(trigger["expression"], host))
+        assert keys <= item_keys | prototype_keys and keys & prototype_keys, trigger["expression"]
+    # The overall triggers: one per non-OK state code of the plugin, never one on OK; UNKNOWN is not HIGH (an
+    # expired token must not page like an outage).
+    by_code = {}
+    for trigger in triggers:
+        found = re.search(r"last\(/[^/]*/k8s\.health\.code\)(=|>=)(\d)", trigger["expression"])
+        if found:
+            assert found.group(1) == "=", "one trigger per code: >= would also fire on UNKNOWN"
+            by_code[int(found.group(2))] = trigger
+    assert set(by_code) == {1, 2, 3}
+    assert by_code[2]["priority"] == "HIGH" and by_code[1]["priority"] == "WARNING"
+    assert by_code[3]["priority"] not in ("HIGH", "DISASTER") and "cannot judge" in by_code[3]["name"]
+    # Their operational data is the plugin's summary, which the expression must name to make it available.
+    for trigger in by_code.values():
+        opdata = re.fullmatch(r"\{ITEM\.LASTVALUE(\d)\}", trigger["opdata"])
+        assert opdata is not None, trigger["opdata"]
+        assert _references(trigger["expression"], host)[int(opdata.group(1)) - 1] == "k8s.health.summary"
+    assert any("nodata(" in trigger["expression"] for trigger in triggers), "a timeout leaves no value at all"
+
+
+def test_item_prototypes_address_sub_checks_with_filters() -> None:
+    export = template()
+    rule = the_template(export)["discovery_rules"][0]
+    assert rule["lifetime"] and rule["delay"]
+    for prototype in item_prototypes(export):
+        for macro in ("{#SERVER}", "{#ENDPOINT}", "{#CHECK}"):
+            assert macro in prototype["key"], "one item per server, endpoint and sub-check"
+        step = jsonpath_of(prototype)
+        (path,) = step["parameters"]
+        # Check names contain / and -: a filter, never dot notation, and the value quoted.
+        assert "[?(@.name=='{#CHECK}')]" in path and ".{#CHECK}" not in path
+        assert "[?(@.endpoint=='{#ENDPOINT}')]" in path and "[?(@.name=='{#SERVER}')]" in path
+        assert path.endswith(".first()")
+        # A document without this sub-check (server unreachable: no list) must not make the item unsupported.
+        assert step["error_handler"] == "CUSTOM_VALUE" and step["error_handler_params"] == "3"
+
+
+# -- the template against the plugin's real documents -------------------------------------------------------------
+
+
+@pytest.fixture
+def token_and_ca(tmp_path: Path) -> tuple[str, str]:
+    token = tmp_path / "token"
+    token.write_text(TOKEN + "\n")
+    return str(token), str(tmp_path / "ca.crt")
+
+
+def _documents(server: FakeApiServer, token: str, ca_dir_file: str) -> tuple[dict[str, Any], dict[str, Any], int]:
+    shutil.copy(server.ca_file, ca_dir_file)
+    report = run_plugin(*shipped_args("k8s.health.json", server.url, token, ca_dir_file))
+    discovery = run_plugin(*shipped_args("k8s.health.discovery", server.url, token, ca_dir_file))
+    assert report.code == discovery.code
+    return json.loads(report.stdout), json.loads(discovery.stdout), report.code
+
+
+@pytest.mark.parametrize(("routes", "code"), [(healthy_routes, 0), (etcd_down_routes, 2)], ids=["healthy", "etcd-down"])
+def test_template_jsonpaths_read_the_plugins_documents(routes: Any, code: int, token_and_ca: tuple[str, str]) -> None:
+    export = template()
+    with FakeApiServer(routes(), server_names=SERVER_NAMES) as server:
+        document, discovery, exit_code = _documents(server, *token_and_ca)
+    assert exit_code == code
+    values = {item["key"]: jsonpath(document, jsonpath_of(item)["parameters"][0]) for item in dependent_items(export)}
+    assert values["k8s.health.code"] == code
+    assert isinstance(values["k8s.health.summary"], str) and values["k8s.health.summary"]
+    rows = discovery["data"]
+    assert {row["{#ENDPOINT}"] for row in rows} == {"livez", "readyz"}
+    used = {macro for prototype in item_prototypes(export) for macro in re.findall(r"\{#\w+\}", str(prototype))}
+    assert used <= set(rows[0]), "a prototype uses an LLD macro --discover does not deliver"
+    failed = set()
+    for row in rows:
+        for prototype in item_prototypes(export):
+            path = with_macros(jsonpath_of(prototype)["parameters"][0], row)
+            value = jsonpath(document, path)
+            assert len(jsonpath(document, path.removesuffix(".first()"))) == 1, f"{path} is ambiguous"
+            assert value in (0, 1, 2), (path, value)
+            if value:
+                failed.add((row["{#ENDPOINT}"], row["{#CHECK}"]))
+    if code == 0:
+        assert not failed
+    else:
+        assert failed == {("livez", "etcd"), ("readyz", "etcd"), ("readyz", "etcd-readiness")}
+
+
+def test_template_jsonpaths_when_the_server_is_unreachable(token_and_ca: tuple[str, str]) -> None:
+    export = template()
+    with FakeApiServer(healthy_routes(), server_names=SERVER_NAMES) as server:
+        _, discovery, _ = _documents(server, *token_and_ca)
+        url = server.url
+    # The server is gone: the port is closed now.
+    report = run_plugin(*shipped_args("k8s.health.json", url, *token_and_ca))
+    document = json.loads(report.stdout)
+    assert report.code == 2 == jsonpath(document, "$.code")
+    assert "connection refused" in jsonpath(document, "$.summary")
+    for row in discovery["data"][:5]:
+        for prototype in item_prototypes(export):
+            with pytest.raises(NoMatch):  # -> the step's error handler: custom value 3 (UNKNOWN)
+                jsonpath(document, with_macros(jsonpath_of(prototype)["parameters"][0], row))
+    gone = run_plugin(*shipped_args("k8s.health.discovery", url, *token_and_ca))
+    assert "data" not in json.loads(gone.stdout), "Zabbix would delete every discovered item"
+
+
+# -- a private zabbix_agentd ---------------------------------------------------------------------------------------
+
+
+def passive_get(port: int, key: str, timeout: float = AGENT_TIMEOUT + 10) -> str:
+    """What ``zabbix_get`` does: the agent's passive protocol (header ``ZBXD\\x01``, 8-byte little-endian length)."""
+    payload = key.encode()
+    deadline = time.monotonic() + timeout
+    with socket.create_connection((HOST, port), timeout=timeout) as conn:
+        conn.sendall(b"ZBXD\x01" + struct.pack("<Q", len(payload)) + payload)
+        chunks = []
+        while True:
+            conn.settimeout(max(0.1, deadline - time.monotonic()))
+            chunk = conn.recv(65536)
+            if not chunk:
+                break
+            chunks.append(chunk)
+    reply = b"".join(chunks)
+    assert reply[:5] == b"ZBXD\x01", reply[:40]
+    size = struct.unpack("<Q", reply[5:13])[0]
+    assert len(reply) == 13 + size, "a reply longer or shorter than its header says"
+    return reply[13:].decode()
+
+
+def _free_port(low: int = 0, high: int = 0) -> int:
+    """A port nobody listens on now; between ``low`` and ``high`` when given (the agent's ListenPort must be
+    1024-32767, below the kernel's ephemeral range)."""
+    candidates = random.sample(range(low, high), 200) if high else [0]
+    for candidate in candidates:
+        with socket.socket() as sock:
+            try:
+                sock.bind((HOST, candidate))
+            except OSError:
+                continue
+            port = sock.getsockname()[1]
+            assert isinstance(port, int)
+            return port
+    raise AssertionError(f"no free port between {low} and {high}")
+
+
+@dataclasses.dataclass
+class Agent:
+    port: int
+    config: Path
+    log: Path
+
+    def get(self, key: str) -> str:
+        value = passive_get(self.port, key)
+        assert TOKEN not in value and WRONG_TOKEN not in value, "a token reached Zabbix"
+        return value
+
+    def document(self, key: str) -> dict[str, Any]:
+        """The value must be exactly one JSON document: json.loads refuses trailing text."""
+        value = self.get(key)
+        assert not value.startswith("ZBX_NOTSUPPORTED"), f"{value!r}; agent log:\n{self.log_tail()}"
+        document = json.loads(value)
+        assert isinstance(document, dict)
+        return document
+
+    def log_tail(self) -> str:
+        tails = []
+        for path in (self.config.parent / "zabbix_agentd.out", self.log):
+            try:
+                tails += path.read_text(errors="replace").splitlines()[-20:]
+            except OSError as exc:
+                tails.append(f"(no {path.name}: {exc})")
+        return "\n".join(tails)
+
+
+@contextlib.contextmanager
+def running_agent(folder: Path, lines: list[str]) -> Iterator[Agent]:
+    """zabbix_agentd in the foreground, dropped to the user zabbix; stopped (SIGTERM, then SIGKILL) however the
+    test ends."""
+    run = folder / "run"
+    run.mkdir()
+    shutil.chown(run, "zabbix", "zabbix")
+    agent = Agent(_free_port(20000, 32000), folder / "zabbix_agentd.conf", run / "zabbix_agentd.log")
+    agent.config.write_text("\n".join([
+        f"PidFile={run / 'zabbix_agentd.pid'}", "LogType=file", f"LogFile={agent.log}", "LogFileSize=0",
+        "DebugLevel=3", "Server=127.0.0.1", f"ListenIP={HOST}", f"ListenPort={agent.port}", "StartAgents=1",
+        "Hostname=test", f"Timeout={AGENT_TIMEOUT}", "AllowRoot=0", "User=zabbix", "UnsafeUserParameters=0",
+        *lines,
+    ]) + "\n")
+    agent.config.chmod(0o644)
+    with (folder / "zabbix_agentd.out").open("wb") as output:  # what it says before its log file is open
+        proc = subprocess.Popen(["zabbix_agentd", "-c", str(agent.config), "-f"], stdin=subprocess.DEVNULL,
+                                stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 15
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"zabbix_agentd exited with {proc.returncode}:\n{agent.log_tail()}")
+            try:
+                if passive_get(agent.port, "agent.ping", timeout=2) == "1":
+                    break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"zabbix_agentd did not answer within 15 s:\n{agent.log_tail()}")
+            time.sleep(0.1)
+        yield agent
+    finally:
+        _stop(proc)
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)  # the agent's children follow their parent
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)  # the session started for this agent only
+            proc.wait(timeout=5)
+    # Children still alive in the agent's own session (its collector and listeners) must not outlive the test.
+    with contextlib.suppress(ProcessLookupError):
+        for _ in range(50):
+            os.killpg(proc.pid, 0)
+            time.sleep(0.1)
+        os.killpg(proc.pid, signal.SIGKILL)
+
+
+def local_lines(plugin: Path, token_file: str, ca_file: str, url: str) -> list[str]:
+    """The shipped UserParameter lines with the plugin, token, CA and URL replaced, nothing else changed."""
+    lines = []
+    for key, shipped in user_parameters().items():
+        replacements = [(SHIPPED_PLUGIN, str(plugin)), (SHIPPED_TOKEN, token_file), (SHIPPED_CA, ca_file)]
+        if not key.endswith("[*]"):
+            replacements.append((SHIPPED_URL, url))
+        command = shipped
+        for old, new in replacements:
+            assert old in command, (key, old)
+            command = command.replace(old, new)
+        lines.append(f"UserParameter={key},{command}")
+    return lines
+
+
+@dataclasses.dataclass
+class World:
+    agent: Agent
+    server: FakeApiServer
+    token_file: Path
+
+    def set_state(self, routes: dict[str, Any], token: str = TOKEN) -> None:
+        for path in ("/readyz", "/livez", "/healthz", "/readyz/etcd"):
+            self.server.set_route(path, routes.get(path))
+        self.token_file.write_text(token + "\n")
+
+
+@pytest.fixture(scope="module")
+def zabbix(request: pytest.FixtureRequest) -> Iterator[World]:
+    need("zabbix_agentd")
+    plugin = request.getfixturevalue("consumer_plugin")
+    folder = world_readable_dir("check_k8s_health-zabbix-")
+    try:
+        with FakeApiServer(healthy_routes(), token=TOKEN, anonymous=False, server_names=SERVER_NAMES) as server:
+            ca_file = readable_copy(server.ca_file, folder, "k8s-ca.crt")
+            token_file = folder / "k8s-token"
+            token_file.write_text(TOKEN + "\n")
+            os.chown(token_file, 0, grp.getgrnam("zabbix").gr_gid)
+            token_file.chmod(0o640)  # as the README says: root:zabbix 640
+            with running_agent(folder, local_lines(plugin, str(token_file), ca_file, server.url)) as agent:
+                yield World(agent, server, token_file)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _failed(document: dict[str, Any]) -> dict[tuple[str, str], str]:
+    return {(endpoint["endpoint"], check["name"]): check["state"] for server in document["servers"]
+            for endpoint in server["endpoints"] for check in endpoint["checks"] if not check["ok"]}
+
+
+def test_agent_healthy_server(zabbix: World) -> None:
+    zabbix.set_state(healthy_routes())
+    value = zabbix.agent.get("k8s.health.json")
+    document = json.loads(value)
+    assert value == value.strip() and value.startswith("{")
+    assert (document["code"], document["state"]) == (0, "OK"), document["summary"]
+    (server,) = document["servers"]
+    assert [endpoint["endpoint"] for endpoint in server["endpoints"]] == ["livez", "readyz"]
+    assert all(endpoint["http_status"] == 200 and endpoint["checks"] for endpoint in server["endpoints"])
+    for item in dependent_items(template()):
+        jsonpath(document, jsonpath_of(item)["parameters"][0])
+
+
+def test_agent_etcd_down(zabbix: World) -> None:
+    zabbix.set_state(etcd_down_routes())
+    document = zabbix.agent.document("k8s.health.json")
+    assert (document["code"], document["state"]) == (2, "CRITICAL"), document["summary"]
+    assert _failed(document) == {("livez", "etcd"): "CRITICAL", ("readyz", "etcd"): "CRITICAL",
+                                 ("readyz", "etcd-readiness"): "CRITICAL"}
+    row = {"{#SERVER}": document["servers"][0]["name"], "{#ENDPOINT}": "readyz", "{#CHECK}": "etcd-readiness"}
+    for prototype in item_prototypes(template()):
+        assert jsonpath(document, with_macros(jsonpath_of(prototype)["parameters"][0], row)) == 2
+
+
+def test_agent_discovery(zabbix: World) -> None:
+    zabbix.set_state(healthy_routes())
+    discovery = zabbix.agent.document("k8s.health.discovery")
+    assert set(discovery) == {"data"}
+    rows = discovery["data"]
+    name = f"{HOST}:{zabbix.server.port}"
+    assert {"{#SERVER}": name, "{#ENDPOINT}": "readyz", "{#CHECK}": "etcd"} in rows
+    assert {"{#SERVER}": name, "{#ENDPOINT}": "livez", "{#CHECK}": "poststarthook/rbac/bootstrap-roles"} in rows
+    assert all(set(row) == {"{#SERVER}", "{#ENDPOINT}", "{#CHECK}"} and all(isinstance(v, str) for v in row.values())
+               for row in rows)
+
+
+def test_agent_unreachable_server_and_the_url_parameter(zabbix: World) -> None:
+    zabbix.set_state(healthy_routes())
+    closed = f"https://{HOST}:{_free_port()}"
+    document = zabbix.agent.document(f"k8s.health.server.json[{closed}]")
+    assert (document["code"], document["state"]) == (2, "CRITICAL")
+    assert "connection refused" in document["summary"]
+    assert document["servers"][0]["endpoints"][0]["checks"] == []
+    failed_discovery = zabbix.agent.document(f"k8s.health.server.discovery[{closed}]")
+    assert failed_discovery["code"] == 2 and "data" not in failed_discovery
+    # The URL passes UnsafeUserParameters=0 as a key parameter ...
+    assert zabbix.agent.document(f"k8s.health.server.json[{zabbix.server.url}]")["code"] == 0
+    # ... a glob does not, which is why policy lives in the command line.
+    refused = zabbix.agent.get("k8s.health.server.json[poststarthook/*]")
+    assert refused.startswith("ZBX_NOTSUPPORTED") and "Special characters" in refused, refused
+
+
+def test_agent_rejected_token_is_unknown(zabbix: World) -> None:
+    zabbix.set_state(healthy_routes(), token=WRONG_TOKEN)
+    try:
+        document = zabbix.agent.document("k8s.health.json")
+    finally:
+        zabbix.set_state(healthy_routes())
+    assert (document["code"], document["state"]) == (3, "UNKNOWN"), document["summary"]
+    assert "rejected" in document["summary"], document["summary"]
+
+
+def test_agent_slow_readyz_is_answered_by_the_plugin_not_killed_by_the_agent(zabbix: World) -> None:
+    routes = etcd_down_routes()
+    routes["/readyz"] = dataclasses.replace(routes["/readyz"], delay=4)  # a real /readyz while etcd is down
+    zabbix.set_state(routes)
+    started = time.monotonic()
+    document = zabbix.agent.document("k8s.health.json")
+    elapsed = time.monotonic() - started
+    assert (document["code"], document["state"]) == (2, "CRITICAL"), document["summary"]
+    assert "deadline" in document["summary"], document["summary"]
+    assert elapsed < AGENT_TIMEOUT, elapsed
+
+
+def test_agent_test_mode_as_the_zabbix_user(zabbix: World) -> None:
+    zabbix.set_state(healthy_routes())
+    proc = subprocess.run(["su", "zabbix", "-s", "/bin/sh", "-c",
+                           f"zabbix_agentd -c {zabbix.agent.config} -t k8s.health.json"],
+                          capture_output=True, text=True, timeout=AGENT_TIMEOUT + 10, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    found: Optional[re.Match[str]] = re.fullmatch(r"k8s\.health\.json\s+\[t\|(.*)\]\s*", proc.stdout, re.DOTALL)
+    assert found is not None, proc.stdout
+    assert json.loads(found.group(1))["code"] == 0
