@@ -239,7 +239,8 @@ def test_certificate_expiry(days: float, code: int, state: str) -> None:
     with _expiring(days) as server:
         run = run_plugin(*ca_args(server), "--cert-warning", "30", "--cert-critical", "7")
     assert run.code == code
-    cert_days = float(run.perfdata.split()[0].split("=")[1])
+    cert_days = float(run.perfdata.split()[0].split("=")[1].split(";")[0])
+    assert run.perfdata.split()[0].endswith(";30:;7:")  # "alert below" ranges, as Nagios writes them
     assert run.perfdata.startswith("cert_days_left=") and days - 1 < cert_days <= days
     if code:
         option = "--cert-warning 30" if code == 1 else "--cert-critical 7"

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import os
 import re
 import shutil
 import signal
@@ -106,7 +107,18 @@ def _nagios_main_cfg(folder: Path, object_files: list[str], extra: str = "") -> 
     var = _nagios_owned(folder, "var")
     (var / "checkresults").mkdir()
     shutil.chown(var / "checkresults", "nagios", "nagios")
-    lines = [f"cfg_file={path}" for path in object_files]
+    # nagios4 reads its objects as nagios: a checkout under a private folder (mktemp -d, a home) is out of its
+    # reach, so files from it are copied into the world-readable test folder first.
+    readable = []
+    for index, path in enumerate(object_files):
+        if path.startswith(("/etc/", "/usr/")):
+            readable.append(path)
+            continue
+        copy = folder / f"objects-{index}-{Path(path).name}"
+        shutil.copy(path, copy)
+        copy.chmod(0o644)
+        readable.append(str(copy))
+    lines = [f"cfg_file={path}" for path in readable]
     lines += [
         f"log_file={var}/nagios.log",
         f"object_cache_file={var}/objects.cache",
