@@ -5,12 +5,10 @@ Kept out of ``client`` so that evaluation and its tests never import requests.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Optional
+from typing import NamedTuple, Optional
 
 
-@dataclass(frozen=True)
-class Answer:
+class Answer(NamedTuple):
     """One complete HTTP answer, status first: the status decides, the body explains."""
 
     url: str

@@ -12,8 +12,7 @@ import re
 import stat
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Optional
+from typing import NamedTuple, Optional
 
 from nagiosplugin.state import Critical, Ok, ServiceState, Unknown, Warn
 
@@ -28,8 +27,7 @@ RBAC_HINT = ("reasons withheld: the server forbids reading /<endpoint>/<check>; 
              "and /healthz/* (ClusterRole system:monitoring, or nonResourceURLs in a ClusterRole)")
 
 
-@dataclass(frozen=True)
-class ServerAssessment:
+class ServerAssessment(NamedTuple):
     report: ServerReport
     state: ServiceState
     verdicts: tuple[Verdict, ...]
@@ -38,8 +36,7 @@ class ServerAssessment:
     cert_days: Optional[float] = None
 
 
-@dataclass(frozen=True)
-class Assessment:
+class Assessment(NamedTuple):
     state: ServiceState
     summary: str
     lines: tuple[tuple[int, str], ...]

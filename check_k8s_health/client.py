@@ -192,9 +192,26 @@ def _not_after(sock: socket.socket) -> Optional[float]:
         return None
     try:
         certificate = getpeercert()
-        return float(ssl.cert_time_to_seconds(certificate["notAfter"])) if certificate else None
+        return cert_time(certificate["notAfter"]) if certificate else None
     except (ValueError, KeyError, TypeError, OSError):
         return None
+
+
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def cert_time(text: str) -> float:
+    """``ssl.cert_time_to_seconds`` without ``time.strptime``, whose first use imports _strptime, locale and
+    calendar (several milliseconds on every run): "May  9 12:00:00 2027 GMT" is always in this C-locale form."""
+    month, day, clock, year = text.split()[:4]
+    hours, minutes, seconds = (int(part) for part in clock.split(":"))
+    # Days since 1970-01-01 of a proleptic Gregorian date (the civil-from-days inverse, H. Hinnant).
+    y, m = int(year) - (_MONTHS.index(month) + 1 <= 2), _MONTHS.index(month) + 1
+    era = y // 400
+    yoe = y - era * 400
+    doy = (153 * (m + (-3 if m > 2 else 9)) + 2) // 5 + int(day) - 1
+    days = era * 146097 + yoe * 365 + yoe // 4 - yoe // 100 + doy - 719468
+    return float(days * 86400 + hours * 3600 + minutes * 60 + seconds)
 
 
 def _one_header_line(headers: Mapping[str, str]) -> str:

@@ -6,11 +6,10 @@ win. The kubelet's health port is plain http on 127.0.0.1, so it never gets a to
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 
-@dataclass(frozen=True)
-class Component:
+class Component(NamedTuple):
     name: str
     port: int
     scheme: str

@@ -12,7 +12,6 @@ import binascii
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import replace
 from typing import Optional
 
 from check_k8s_health.deadline import Deadline
@@ -117,7 +116,7 @@ def kubeconfig_user_credential(user: Entry, tls: TlsSettings, *, environ: Mappin
             key = keyfiles.write("exec-client.key", result.client_key_pem.encode())
             cert_origin = f"the client certificate from the exec plugin of user {user.name!r}"
     credential = token_credential(token, source, path) if token is not None else Credential()
-    return credential, replace(tls, client_cert=cert, client_key=key, cert_origin=cert_origin)
+    return credential, tls._replace(client_cert=cert, client_key=key, cert_origin=cert_origin)
 
 
 def in_cluster_credential() -> Credential:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 from typing import Optional, TypeVar
 
 from check_k8s_health.client import HealthClient
@@ -86,7 +85,7 @@ def _collect_server(settings: Settings, target: Target, deadline: Deadline) -> S
                 continue
             answer = outcome.answer
             if settings.reasons and outcome.body.failed and answer is not None and answer.status >= 500:
-                outcome = replace(outcome, reasons=_reasons(client, endpoint, outcome, deadline))
+                outcome = outcome._replace(reasons=_reasons(client, endpoint, outcome, deadline))
             outcomes.append(outcome)
         return ServerReport(target, tuple(outcomes), client.cert_not_after)
 

@@ -13,8 +13,7 @@ import shutil
 import signal
 import subprocess
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any, NamedTuple, Optional
 
 from check_k8s_health.deadline import Deadline
 from check_k8s_health.errors import ConfigError
@@ -24,8 +23,7 @@ API_VERSIONS = ("client.authentication.k8s.io/v1", "client.authentication.k8s.io
 MAX_OUTPUT = 1024 * 1024
 
 
-@dataclass(frozen=True)
-class ExecResult:
+class ExecResult(NamedTuple):
     token: Optional[str]
     client_cert_pem: Optional[str]
     client_key_pem: Optional[str]

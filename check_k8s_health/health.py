@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
-from typing import Optional
+from typing import NamedTuple, Optional
 
 # "[+]etcd ok", "[+]etcd excluded: ok", "[+]etcd excluded with etcd: ok" (1.34+), "[-]etcd failed: reason withheld"
 _PASSED = re.compile(r"\[\+\](?P<name>.+?) (?P<detail>ok|excluded(?: with \S+)?: ok)")
@@ -19,8 +18,7 @@ _TRAILER = re.compile(r"\S+ check (?:passed|failed)")
 _WARN = "warn: "
 
 
-@dataclass(frozen=True)
-class SubCheck:
+class SubCheck(NamedTuple):
     name: str
     ok: bool
     #: The server's own words after the name: "ok", "excluded: ok", "failed: reason withheld".
@@ -31,8 +29,7 @@ class SubCheck:
         return self.detail.startswith("excluded")
 
 
-@dataclass(frozen=True)
-class HealthBody:
+class HealthBody(NamedTuple):
     checks: tuple[SubCheck, ...] = ()
     #: ``warn:`` lines without the prefix, e.g. an ``--exclude`` name the server does not know.
     warnings: tuple[str, ...] = ()

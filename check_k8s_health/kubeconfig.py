@@ -13,8 +13,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, NamedTuple, Optional
 
 from check_k8s_health.errors import ConfigError
 from check_k8s_health.files import read_small_file
@@ -22,8 +21,7 @@ from check_k8s_health.files import read_small_file
 MAX_FILE_BYTES = 4 * 1024 * 1024
 
 
-@dataclass(frozen=True)
-class Entry:
+class Entry(NamedTuple):
     """One named cluster, user or context and the file it came from."""
 
     name: str
@@ -52,17 +50,18 @@ class Entry:
         return value
 
 
-@dataclass
 class Merged:
-    files: list[str] = field(default_factory=list)
-    clusters: dict[str, Entry] = field(default_factory=dict)
-    users: dict[str, Entry] = field(default_factory=dict)
-    contexts: dict[str, Entry] = field(default_factory=dict)
-    current_context: str = ""
+    """What the files say together; filled file by file, first definition wins."""
+
+    def __init__(self) -> None:
+        self.files: list[str] = []
+        self.clusters: dict[str, Entry] = {}
+        self.users: dict[str, Entry] = {}
+        self.contexts: dict[str, Entry] = {}
+        self.current_context = ""
 
 
-@dataclass(frozen=True)
-class Choice:
+class Choice(NamedTuple):
     """The context a run uses: its cluster, its user (if any) and where they came from."""
 
     files: tuple[str, ...]
@@ -130,7 +129,8 @@ def _read(path: str) -> Mapping[str, Any]:
 
     data = read_small_file(path, "kubeconfig", MAX_FILE_BYTES)
     try:
-        document = yaml.safe_load(data)
+        # libyaml's loader when PyYAML has it (the wheels do): parsing in C, same safe subset of YAML.
+        document = yaml.load(data, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # noqa: S506
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         at = f" at line {mark.line + 1}" if mark is not None else ""

@@ -7,14 +7,13 @@ another option names as a warning or critical. Globs are shell-style (``fnmatch`
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from fnmatch import fnmatchcase
+from typing import NamedTuple
 
 from nagiosplugin.state import Critical, Ok, ServiceState, Warn
 
 
-@dataclass(frozen=True)
-class Policy:
+class Policy(NamedTuple):
     critical: tuple[str, ...] = ()
     warning: tuple[str, ...] = ()
     ignore: tuple[str, ...] = ()

@@ -6,8 +6,7 @@ so each stage can be tested alone and no module holds state between runs.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Optional
+from typing import NamedTuple, Optional
 
 from check_k8s_health.components import COMPONENTS, Component
 from check_k8s_health.policy import Policy
@@ -33,8 +32,7 @@ class Secret:
     __str__ = __repr__
 
 
-@dataclass(frozen=True)
-class TlsSettings:
+class TlsSettings(NamedTuple):
     verify: bool = True
     #: CA bundle to verify the server against; ``None`` means the system's trust store.
     ca_file: Optional[str] = None
@@ -48,8 +46,7 @@ class TlsSettings:
     cert_origin: str = "--client-certificate"
 
 
-@dataclass(frozen=True)
-class Credential:
+class Credential(NamedTuple):
     token: Optional[Secret] = None
     #: Where the token came from, for ``-vv`` and 401 hints ("--token-file /etc/k8s-token"); never the value.
     source: str = "anonymous"
@@ -59,8 +56,7 @@ class Credential:
     path: Optional[str] = None
 
 
-@dataclass(frozen=True)
-class Target:
+class Target(NamedTuple):
     """One server to ask: base URL (scheme, host, port and any path prefix, no trailing slash)."""
 
     url: str
@@ -91,8 +87,7 @@ class Target:
         return self.credential.token is not None and not self.plain_http
 
 
-@dataclass(frozen=True)
-class ConnectionOptions:
+class ConnectionOptions(NamedTuple):
     """The connection options exactly as given on the command line, before kubeconfig and in-cluster fill gaps."""
 
     servers: tuple[str, ...] = ()
@@ -108,8 +103,7 @@ class ConnectionOptions:
     client_key: Optional[str] = None
 
 
-@dataclass(frozen=True)
-class Settings:
+class Settings(NamedTuple):
     targets: tuple[Target, ...]
     endpoints: tuple[str, ...]
     excludes: tuple[str, ...] = ()
@@ -118,7 +112,7 @@ class Settings:
     critical: Optional[str] = None
     timeout: float = 8.0
     verbose: int = 0
-    policy: Policy = field(default_factory=Policy)
+    policy: Policy = Policy()
     reasons: bool = True
     min_healthy: Optional[int] = None
     cert_warning: Optional[float] = None

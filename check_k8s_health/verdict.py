@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass, field
-from typing import Optional
+from typing import NamedTuple, Optional
 
 from nagiosplugin import Range
 from nagiosplugin.state import Critical, Ok, ServiceState, Unknown, Warn
@@ -25,8 +24,7 @@ from check_k8s_health.text import one_line
 NAMES_SHOWN = 3
 
 
-@dataclass(frozen=True)
-class Reason:
+class Reason(NamedTuple):
     """What ``/<endpoint>/<check>`` said: ``found`` (text), ``passing``, ``forbidden``, ``missing``, ``error``."""
 
     check: str
@@ -34,14 +32,13 @@ class Reason:
     text: str
 
 
-@dataclass(frozen=True)
-class Outcome:
+class Outcome(NamedTuple):
     """What asking one endpoint produced: an answer, or the failure that kept it from arriving."""
 
     endpoint: str
     answer: Optional[Answer] = None
     error: Optional[PluginError] = None
-    body: HealthBody = field(default_factory=HealthBody)
+    body: HealthBody = HealthBody()
     reasons: tuple[Reason, ...] = ()
 
     @classmethod
@@ -49,8 +46,7 @@ class Outcome:
         return cls(endpoint, answer, None, parse_body(answer.body))
 
 
-@dataclass(frozen=True)
-class ServerReport:
+class ServerReport(NamedTuple):
     """Everything one server answered in this run."""
 
     target: Target
@@ -59,19 +55,17 @@ class ServerReport:
     cert_not_after: Optional[float] = None
 
 
-@dataclass(frozen=True)
-class Limits:
+class Limits(NamedTuple):
     """What turns an answer into a problem besides its status: the sub-check policy and ``-w``/``-c``."""
 
-    policy: Policy = field(default_factory=Policy)
+    policy: Policy = Policy()
     warning: Optional[str] = None
     critical: Optional[str] = None
     #: The --component asked, to name it when it does not serve an endpoint.
     component: str = "apiserver"
 
 
-@dataclass(frozen=True)
-class Verdict:
+class Verdict(NamedTuple):
     state: ServiceState
     #: Status-line words for this endpoint, without the endpoint name.
     summary: str

@@ -4,8 +4,10 @@ plugin's own errors, and what they produce stays printable on one plugin line.""
 from __future__ import annotations
 
 import contextlib
+import datetime
 import io
 import re
+import ssl
 from pathlib import Path
 
 import yaml
@@ -14,6 +16,7 @@ from hypothesis import strategies as st
 
 from check_k8s_health.answer import Answer
 from check_k8s_health.cli import build_parser
+from check_k8s_health.client import cert_time
 from check_k8s_health.errors import ConfigError, UsageError
 from check_k8s_health.health import parse_body
 from check_k8s_health.kubeconfig import load, select
@@ -117,3 +120,10 @@ def test_argument_parser_exits_only_the_plugin_way(argv: list[str]) -> None:
             assert str(exc).endswith("(see --help)")
         except SystemExit as exc:
             assert exc.code == 3  # only --help and --version exit, and they exit UNKNOWN
+
+
+@FAST
+@given(st.datetimes(min_value=datetime.datetime(1970, 1, 1), max_value=datetime.datetime(9999, 12, 31)))
+def test_certificate_times_read_like_the_ssl_module(moment: datetime.datetime) -> None:
+    text = moment.strftime("%b %e %H:%M:%S %Y GMT")  # OpenSSL's notAfter form
+    assert cert_time(text) == ssl.cert_time_to_seconds(text)
