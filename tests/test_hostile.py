@@ -463,7 +463,8 @@ FILE_CASES = [
                  id="UNKNOWN-kubeconfig-directory"),
     pytest.param(Files(_kubeconfig(GARBAGE), 3, Prefix("K8S_HEALTH UNKNOWN - kubeconfig {d}/config is not valid YAML")),
                  id="UNKNOWN-kubeconfig-binary-garbage"),
-    pytest.param(Files(_kubeconfig(b"[" * LONG), 3, "K8S_HEALTH UNKNOWN - kubeconfig {d}/config is not valid YAML"),
+    pytest.param(Files(_kubeconfig(b"[" * LONG), 3, Prefix("K8S_HEALTH UNKNOWN - kubeconfig {d}/config is not valid "
+                                                          "YAML")),
                  id="UNKNOWN-kubeconfig-100k-nested-lists"),
     pytest.param(Files(_kubeconfig(b"- clusters\n- users\n"), 3, "K8S_HEALTH UNKNOWN - kubeconfig {d}/config is not a "
                                                                   "kubeconfig (a mapping with clusters, users, "
