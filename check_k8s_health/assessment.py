@@ -81,9 +81,9 @@ def _server(report: ServerReport, settings: Settings, limits: Limits, now: float
 
 
 def _certificate(report: ServerReport, settings: Settings, now: float) -> tuple[ServiceState, str, Optional[float]]:
-    if report.cert_not_after is None:
+    days = report.cert_days_left(now)
+    if days is None or report.cert_not_after is None:
         return Ok, "", None
-    days = (report.cert_not_after - now) / 86400
     when = time.strftime("%Y-%m-%d", time.gmtime(report.cert_not_after))
     for state, option, limit in ((Critical, "--cert-critical", settings.cert_critical),
                                  (Warn, "--cert-warning", settings.cert_warning)):

@@ -36,6 +36,6 @@ class HealthProbe(nagiosplugin.Resource):
                 if outcome.body.checks:
                     yield nagiosplugin.Metric(f"{label}_checks", len(outcome.body.checks), context="perf")
                     yield nagiosplugin.Metric(f"{label}_failed", len(outcome.body.failed), context="perf")
-            if report.cert_not_after is not None:
-                days = (report.cert_not_after - time.time()) / 86400
+            days = report.cert_days_left(time.time())
+            if days is not None:
                 yield nagiosplugin.Metric(f"{prefix}cert_days_left", days, context="perf")

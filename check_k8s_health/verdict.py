@@ -54,6 +54,9 @@ class ServerReport(NamedTuple):
     #: notAfter of its certificate (seconds since the epoch), known only when the certificate was verified.
     cert_not_after: Optional[float] = None
 
+    def cert_days_left(self, now: float) -> Optional[float]:
+        return None if self.cert_not_after is None else (self.cert_not_after - now) / 86400
+
 
 class Limits(NamedTuple):
     """What turns an answer into a problem besides its status: the sub-check policy and ``-w``/``-c``."""
