@@ -14,7 +14,7 @@ import time
 from collections.abc import Sequence
 from typing import NamedTuple, Optional
 
-from nagiosplugin.state import Critical, Ok, ServiceState, Unknown, Warn
+from nagiosplugin.state import Critical, Ok, ServiceState, Warn
 
 from check_k8s_health.settings import Settings, Target
 from check_k8s_health.text import one_line
@@ -52,10 +52,10 @@ def assess(reports: Sequence[ServerReport], settings: Settings, now: Optional[fl
         state, summary = _several(servers, settings)
     else:
         state, summary = servers[0].state, _endpoint_words(servers[0], settings)
-    parts = [summary, *_caveats(settings)]
-    lines = _lines(servers, settings)
-    return Assessment(state, one_line("; ".join(part for part in parts if part), MAX_SUMMARY), tuple(lines),
-                      servers)
+    # Caveats ("TLS not verified") are never cut off: the summary gives way to them.
+    caveats = "".join(f"; {caveat}" for caveat in _caveats(settings))
+    line = one_line(summary, MAX_SUMMARY - len(caveats)) + caveats
+    return Assessment(state, line, tuple(_lines(servers, settings)), servers)
 
 
 def label_prefix(target: Target, targets: Sequence[Target]) -> str:
@@ -82,7 +82,7 @@ def _server(report: ServerReport, settings: Settings, limits: Limits, now: float
 
 def _certificate(report: ServerReport, settings: Settings, now: float) -> tuple[ServiceState, str, Optional[float]]:
     days = report.cert_days_left(now)
-    if days is None or report.cert_not_after is None:
+    if days is None or report.cert_not_after is None:  # (both or neither; the second narrows the type)
         return Ok, "", None
     when = time.strftime("%Y-%m-%d", time.gmtime(report.cert_not_after))
     for state, option, limit in ((Critical, "--cert-critical", settings.cert_critical),
@@ -116,12 +116,7 @@ def _several(servers: Sequence[ServerAssessment], settings: Settings) -> tuple[S
     healthy = total - len(sick)
     state = max(server.state for server in servers)
     if settings.min_healthy is not None:
-        if healthy >= settings.min_healthy:
-            state = Warn if sick else Ok
-        elif all(server.state == Unknown for server in sick):
-            state = Unknown  # no server said it is sick: the check itself cannot see (credentials, RBAC)
-        else:
-            state = Critical
+        state = (Warn if sick else Ok) if healthy >= settings.min_healthy else Critical
     words = f"{healthy} of {total} {noun} healthy"
     if settings.min_healthy is not None:
         words += f" (--min-healthy {settings.min_healthy})"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Sequence
 from typing import Optional, TypeVar
+from urllib.parse import quote
 
 from check_k8s_health.client import HealthClient
 from check_k8s_health.deadline import Deadline
@@ -19,7 +20,7 @@ from check_k8s_health.settings import Settings, Target
 from check_k8s_health.text import one_line
 from check_k8s_health.verdict import Outcome, Reason, ServerReport
 
-#: Failed sub-checks whose reasons are looked up; the rest say "reason not fetched".
+#: Failed sub-checks whose reasons are looked up; the rest keep the server's "reason withheld".
 MAX_REASONS = 5
 
 T = TypeVar("T")
@@ -100,8 +101,11 @@ def _reasons(client: HealthClient, endpoint: str, outcome: Outcome, deadline: De
 
 
 def _reason(client: HealthClient, endpoint: str, name: str) -> Reason:
-    # Check names may hold slashes (poststarthook/rbac/bootstrap-roles): the sub-path keeps them as they are.
-    answer = client.get(f"/{endpoint}/{name}")
+    # Check names may hold slashes (poststarthook/rbac/bootstrap-roles): the sub-path keeps them as they are. A
+    # name is the server's text, though: anything else that could steer the URL (?, #, %, ..) is escaped.
+    if ".." in name.split("/"):
+        return Reason(name, "error", "not looked up: the name is not a plain path")
+    answer = client.get(f"/{endpoint}/{quote(name, safe='/')}")
     text = answer.body.strip()
     if answer.status == 403:
         return Reason(name, "forbidden", "")

@@ -25,6 +25,8 @@ class HealthProbe(nagiosplugin.Resource):
 
     def probe(self) -> Generator[nagiosplugin.Metric, None, None]:
         reports = collect(self._settings, self._deadline)
+        # Every wait is over: judging and printing must not be cut by the alarm halfway through a line.
+        self._deadline.disarm()
         yield nagiosplugin.Metric("health", reports, context="health")
         targets = [report.target for report in reports]
         for report in reports:

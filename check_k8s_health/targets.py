@@ -109,14 +109,15 @@ def resolve_targets(options: ConnectionOptions, environ: Mapping[str, str], keyf
         raise UsageError("no server named and no kubeconfig found: give -s https://HOST:6443, -H HOST or "
                          "--kubeconfig PATH")
     tls, tls_source = _tls(options, choice, cluster_url, keyfiles, server_overridden=bool(explicit))
-    credential = resolve_credential(options.token_file, environ)
-    if not component.credentials:
-        credential = Credential(source=f"none ({component.name} takes no credentials)")
-    elif credential.token is None and choice is not None and choice.user is not None:
-        credential, tls = kubeconfig_user_credential(choice.user, tls, environ=environ, keyfiles=keyfiles,
-                                                     deadline=deadline)
-    elif credential.token is None and cluster_url is not None and incluster.token_present():
-        credential = in_cluster_credential()
+    # A component that takes no credentials does not even read them: an unused token file must not fail the run.
+    credential = (resolve_credential(options.token_file, environ) if component.credentials
+                  else Credential(source=f"none ({component.name} takes no credentials)"))
+    if component.credentials and credential.token is None:
+        if choice is not None and choice.user is not None:
+            credential, tls = kubeconfig_user_credential(choice.user, tls, environ=environ, keyfiles=keyfiles,
+                                                         deadline=deadline)
+        elif cluster_url is not None and incluster.token_present():
+            credential = in_cluster_credential()
     proxy = _proxy(choice) if choice is not None else None
     return tuple(Target(url, source, tls, credential, proxy, tls_source) for url, source in servers)
 
@@ -179,7 +180,9 @@ def _tls(options: ConnectionOptions, choice: Optional[Choice], cluster_url: Opti
                          "verify with the CA, or do not verify")
     if options.client_key and not options.client_cert:
         raise UsageError("--client-key needs --client-certificate")
-    ca_file, insecure, server_name, source = options.ca_file, options.insecure, options.tls_server_name, "flags"
+    given = options.ca_file or options.insecure or options.tls_server_name
+    ca_file, insecure, server_name = options.ca_file, options.insecure, options.tls_server_name
+    source = "command line" if given else "defaults"
     ca_origin = "--certificate-authority"
     if choice is not None:
         cluster = choice.cluster

@@ -170,7 +170,11 @@ def _failed(outcome: Outcome, policy: Policy, lines: list[tuple[int, str]]) -> V
     elif state == Warn and all(s != Critical for s in states):
         words += ", WARNING by --warning-check"
     forbidden = any(reason.kind == "forbidden" for reason in outcome.reasons)
-    if state != Ok and body.warnings:
+    if body.warnings and state == Ok:
+        # A warn: line is at least WARNING (SPEC section 3), even when every failure is ignored.
+        state = Warn
+        words += f"; server warns: {one_line(body.warnings[0], 120)}"
+    elif body.warnings:
         lines.append((1, f"{outcome.endpoint}: the server also warns: {one_line(body.warnings[0], 200)}"))
     return Verdict(state, words, tuple(lines), forbidden)
 

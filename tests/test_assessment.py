@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from fakeapi import load_capture
-from nagiosplugin.state import Critical, Ok, ServiceState, Unknown, Warn
+from nagiosplugin.state import Critical, Ok, ServiceState, Warn
 
 from check_k8s_health.answer import Answer
 from check_k8s_health.assessment import assess, label_prefix
@@ -64,10 +64,30 @@ def test_several_servers(sick: int, min_healthy: int, state: ServiceState, head:
     assert assessment.summary.startswith(head), assessment.summary
 
 
-def test_min_healthy_with_only_unknown_sick_servers_is_unknown() -> None:
+def test_min_healthy_counts_an_unknown_server_as_not_healthy() -> None:
+    # SPEC section 6: CRITICAL when fewer than N servers are fully healthy, whatever kept one from being healthy.
     forbidden = report("10.0.0.2", "auth/readyz_user_forbidden_http11.txt")
     assessment = assess([report("10.0.0.1", HEALTHY), forbidden], settings(2, min_healthy=2), now=NOW)
-    assert assessment.state == Unknown
+    assert assessment.state == Critical
+
+
+def test_a_warn_line_is_at_least_warning_even_when_every_failure_is_ignored() -> None:
+    body = ("[+]ping ok\n[-]etcd failed: reason withheld\nwarn: some health checks cannot be excluded\n"
+            "readyz check failed\n")
+    answer = Answer("https://10.0.0.1:6443/readyz?verbose", 500, "Internal Server Error", body, 0.01)
+    server = ServerReport(target("10.0.0.1"), (Outcome.answered("readyz", answer),))
+    assessment = assess([server], settings(1, policy=Policy(ignore=("etcd",))), now=NOW)
+    assert assessment.state == Warn
+    assert assessment.summary.endswith("ignored by --ignore-check; server warns: some health checks cannot be excluded")
+
+
+def test_caveats_survive_a_long_summary() -> None:
+    insecure = Target("https://10.0.0.1:6443", "--server", TlsSettings(verify=False), Credential())
+    reports = [ServerReport(insecure._replace(url=f"https://10.0.0.{n}:6443"),
+                            (Outcome("readyz", error=ConnectFailed("cannot connect " + "x" * 150)),))
+               for n in (1, 2, 3)]
+    assessment = assess(reports, Settings(targets=tuple(r.target for r in reports), endpoints=("readyz",)), now=NOW)
+    assert len(assessment.summary) <= 178 and assessment.summary.endswith("...; TLS not verified")
 
 
 def test_unreachable_and_sick_servers_sorted_worst_first() -> None:

@@ -259,3 +259,19 @@ def test_certificate_expiry_is_not_judged_without_verification() -> None:
                                              "certificate expiry not judged")
     assert "cert_days_left" not in run.perfdata
     assert "the certificate expiry cannot be judged: the certificate is not verified" in run.long_output
+
+
+def test_reason_look_ups_escape_what_could_steer_the_url() -> None:
+    body = b"[+]ping ok\n[-]a?b#c failed: reason withheld\n[-]x/../y failed: reason withheld\nreadyz check failed\n"
+    with FakeApiServer({"/readyz": Reply(500, body)}) as server:
+        run = run_plugin(*ca_args(server))
+        paths = sorted(seen.path for seen in server.requests)
+    assert run.code == 2
+    assert paths == ["/readyz", "/readyz/a%3Fb%23c"]  # the ".." name is not looked up at all
+
+
+def test_kubelet_preset_does_not_read_a_token_file() -> None:
+    with FakeApiServer({"/healthz": Reply(200, b"ok")}, tls=False) as server:
+        run = run_plugin("--component", "kubelet", "-H", "127.0.0.1", "-p", str(server.port),
+                         "--token-file", "/nonexistent/token")
+    assert (run.code, run.first_line) == (0, "K8S_HEALTH OK - healthz: ok")
