@@ -77,9 +77,6 @@ class Verdict(NamedTuple):
     #: A reason look-up was forbidden: the caller says once how to allow it.
     reasons_forbidden: bool = False
 
-    def __str__(self) -> str:
-        return self.summary
-
 
 def judge(outcome: Outcome, target: Target, limits: Optional[Limits] = None, prefix: str = "") -> Verdict:
     """``prefix`` (a server name, when there are several) leads every long-output line."""
