@@ -280,6 +280,9 @@ def main(argv: Optional[Sequence[str]] = None, environ: Optional[Mapping[str, st
         _finish(exc.exit_code, str(exc), machine=machine)
     except Exception as exc:  # the last net: never a traceback unless -vvv asked for it
         _disarm(deadline)
+        late = _deadline_inside(exc)
+        if late is not None:  # the alarm hit inside a class body or import and came back wrapped
+            _finish(3, str(late), machine=machine)
         details = traceback.format_exc() if verbose >= 3 else ""
         _finish(3, f"internal error: {type(exc).__name__}: {exc}; run with -vvv and report it", details,
                 machine=machine)
@@ -287,6 +290,19 @@ def main(argv: Optional[Sequence[str]] = None, environ: Optional[Mapping[str, st
         _disarm(deadline)
         if keyfiles is not None:
             keyfiles.remove()  # embedded keys never outlive the run, whatever ended it
+
+
+def _deadline_inside(exc: BaseException) -> Optional[DeadlineExceeded]:
+    """Python wraps an exception raised while a class is built (``__set_name__``) in RuntimeError: SIGALRM can
+    strike there during a lazy import, and the deadline must still read as the deadline."""
+    seen: set[int] = set()
+    current: Optional[BaseException] = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, DeadlineExceeded):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
 
 
 def _disarm(deadline: Optional[Deadline]) -> None:

@@ -480,3 +480,27 @@ def test_a_token_file_every_user_can_read_is_named(tmp_path: Path) -> None:
                f"chmod o-r {token_file}")
     assert loose.code == 0 and warning in loose.long_output
     assert tight.code == 0 and not any(line.startswith("warning:") for line in tight.long_output)
+
+
+_WRAPPED_DEADLINE = """
+import sys
+from check_k8s_health import cli
+from check_k8s_health.errors import DeadlineExceeded
+
+def build_settings(*args, **kwargs):
+    try:
+        raise DeadlineExceeded(1, "importing a module")
+    except DeadlineExceeded as exc:
+        raise RuntimeError("Error calling __set_name__") from exc
+
+cli.build_settings = build_settings
+cli.main(sys.argv[1:])
+"""
+
+
+def test_a_deadline_wrapped_by_python_still_reads_as_the_deadline() -> None:
+    import sys
+
+    run = run_plugin("-s", "https://127.0.0.1:1", command=[sys.executable, "-c", _WRAPPED_DEADLINE])
+    assert (run.code, run.first_line) == (3, "K8S_HEALTH UNKNOWN - the 1 s deadline (-t) ran out while importing a "
+                                             "module")
