@@ -19,3 +19,5 @@ class Answer(NamedTuple):
     truncated: bool = False
     location: Optional[str] = None
     retry_after: Optional[str] = None
+    #: The server's clock (``Date`` header): the identity Leases' age is judged by it, not by this host's.
+    date: Optional[str] = None

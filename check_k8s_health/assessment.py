@@ -12,13 +12,17 @@ import re
 import stat
 import time
 from collections.abc import Sequence
-from typing import NamedTuple, Optional
+from typing import TYPE_CHECKING, NamedTuple, Optional
 
 from nagiosplugin.state import Critical, Ok, ServiceState, Warn
 
 from check_k8s_health.settings import Settings, Target
 from check_k8s_health.text import one_line
 from check_k8s_health.verdict import Limits, ServerReport, Verdict, judge
+
+if TYPE_CHECKING:
+    from check_k8s_health.membership import MemberVerdict
+    from check_k8s_health.roster import Roster
 
 #: The status line is cut here: it aims at 100 characters and must never pass 200 (SPEC section 4).
 MAX_SUMMARY = 200 - len("K8S_HEALTH CRITICAL - ")
@@ -41,27 +45,37 @@ class Assessment(NamedTuple):
     summary: str
     lines: tuple[tuple[int, str], ...]
     servers: tuple[ServerAssessment, ...]
+    #: With ``--members``: the member list and what it says.
+    roster: Optional[Roster] = None
+    members: Optional[MemberVerdict] = None
 
 
-def assess(reports: Sequence[ServerReport], settings: Settings, now: Optional[float] = None) -> Assessment:
+def assess(reports: Sequence[ServerReport], settings: Settings, now: Optional[float] = None,
+           roster: Optional[Roster] = None) -> Assessment:
     now = time.time() if now is None else now
-    several = len(reports) > 1
+    # Members are always named: the list can shrink to one, and the output must not change its shape then.
+    several = len(reports) > 1 or roster is not None
     limits = Limits(settings.policy, settings.warning, settings.critical, settings.component.name)
     servers = tuple(_server(report, settings, limits, now, several) for report in reports)
+    members = None
+    if roster is not None:
+        from check_k8s_health.membership import judge_roster
+
+        members = judge_roster(roster, settings, len(servers))
     if several:
-        state, summary = _several(servers, settings)
+        state, summary = _several(servers, settings, members)
     else:
         state, summary = servers[0].state, _endpoint_words(servers[0], settings)
     # Caveats ("TLS not verified") are never cut off: the summary gives way to them.
     caveats = "".join(f"; {caveat}" for caveat in _caveats(settings))
     line = one_line(summary, MAX_SUMMARY - len(caveats)) + caveats
-    return Assessment(state, line, tuple(_lines(servers, settings)), servers)
+    return Assessment(state, line, tuple(_lines(servers, settings, members)), servers, roster, members)
 
 
-def label_prefix(target: Target, targets: Sequence[Target]) -> str:
-    """Perfdata label prefix for one of several servers: the host, sanitised to ``[a-z0-9_]``; host and port
-    when two servers share a host."""
-    if len(targets) < 2:
+def label_prefix(target: Target, targets: Sequence[Target], always: bool = False) -> str:
+    """Perfdata label prefix for one of several servers (``always`` for members, however few are listed): the
+    host, sanitised to ``[a-z0-9_]``; host and port when two servers share a host."""
+    if len(targets) < 2 and not always:
         return ""
     hosts = [_host(t) for t in targets]
     name = target.name if hosts.count(_host(target)) > 1 else _host(target)
@@ -110,23 +124,29 @@ def _endpoint_words(server: ServerAssessment, settings: Settings) -> str:
     return "; ".join(parts)
 
 
-def _several(servers: Sequence[ServerAssessment], settings: Settings) -> tuple[ServiceState, str]:
+def _several(servers: Sequence[ServerAssessment], settings: Settings, members: Optional[MemberVerdict] = None
+             ) -> tuple[ServiceState, str]:
     total, noun = len(servers), settings.component.noun
     sick = [server for server in servers if server.state != Ok]
     healthy = total - len(sick)
-    state = max(server.state for server in servers)
+    problems = members.problems if members is not None else ()
+    if members is not None and members.listed:
+        total = max(total, members.known)  # missing and silent members count against the healthy
+    state = max([server.state for server in servers] + ([members.state] if members is not None else []))
     if settings.min_healthy is not None:
-        state = (Warn if sick else Ok) if healthy >= settings.min_healthy else Critical
+        state = (Warn if sick or problems else Ok) if healthy >= settings.min_healthy else Critical
+        state = max(state, members.firm) if members is not None else state
     words = f"{healthy} of {total} {noun} healthy"
     if settings.min_healthy is not None:
         words += f" (--min-healthy {settings.min_healthy})"
-    if not sick:
-        return state, f"{words} ({', '.join(settings.endpoints)})"
+    lead = [members.lead] if members is not None and members.lead else []
+    if not sick and not problems:
+        return state, "; ".join([*lead, f"{words} ({', '.join(settings.endpoints)})"])
     sick.sort(key=lambda server: -server.state.code)
     details = [f"{server.report.target.name} {_endpoint_words(server, settings)}" for server in sick[:SERVERS_SHOWN]]
     if len(sick) > SERVERS_SHOWN:
         details.append(f"and {len(sick) - SERVERS_SHOWN} more")
-    return state, "; ".join([words, *details])
+    return state, "; ".join([*lead, words, *details, *problems])
 
 
 def _caveats(settings: Settings) -> list[str]:
@@ -141,12 +161,15 @@ def _caveats(settings: Settings) -> list[str]:
     return caveats
 
 
-def _lines(servers: Sequence[ServerAssessment], settings: Settings) -> list[tuple[int, str]]:
+def _lines(servers: Sequence[ServerAssessment], settings: Settings, members: Optional[MemberVerdict]
+           ) -> list[tuple[int, str]]:
     lines = [(2, line) for line in request_lines(settings.target)]
     if len(settings.targets) > 1:
         lines[0] = (2, f"servers: {', '.join(t.url for t in settings.targets)} (from {settings.target.source})")
     lines += token_lines(settings.target)
-    several = len(servers) > 1
+    if members is not None:
+        lines += members.lines
+    several = len(servers) > 1 or members is not None
     for server in servers:
         if several:
             lines.append((1, f"{server.report.target.name}: {server.state.text.upper()}"))

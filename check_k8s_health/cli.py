@@ -83,9 +83,16 @@ def build_parser() -> Parser:
     where.add_argument("--component", choices=tuple(COMPONENTS), default="apiserver", metavar="NAME",
                        help="what answers: apiserver (default), kube-scheduler, kube-controller-manager, kubelet "
                             "or etcd; presets port, scheme and endpoints")
+    where.add_argument("--members", action="store_true",
+                       help="check every API server the cluster lists for itself (EndpointSlice default/kubernetes "
+                            "and identity Leases), found through the server named; needs the Roles of "
+                            "deploy/rbac.yaml")
+    where.add_argument("--expect-members", type=_count, metavar="N",
+                       help="with --members (implied): how many API servers the control plane should have; "
+                            "fewer or more listed is a WARNING")
     where.add_argument("--min-healthy", type=_count, metavar="N",
-                       help="with several servers: CRITICAL when fewer than N are healthy, WARNING when any "
-                            "is not (default: the worst server's state)")
+                       help="with several servers or --members: CRITICAL when fewer than N are healthy, WARNING "
+                            "when any is not (default: the worst server's state)")
     where.add_argument("--exclude", action="append", metavar="CHECK", type=_nonempty("--exclude"),
                        help="ask the server to skip this sub-check (?exclude=CHECK); repeatable")
     auth = parser.add_argument_group("credentials and TLS")
@@ -201,8 +208,11 @@ def build_settings(args: argparse.Namespace, environ: Mapping[str, str], keyfile
         kubeconfig=args.kubeconfig, context=args.context, token_file=args.token_file,
         ca_file=args.certificate_authority, insecure=args.insecure_skip_tls_verify,
         tls_server_name=args.tls_server_name, client_cert=args.client_certificate, client_key=args.client_key)
+    members = args.members or args.expect_members is not None
+    if members and component.name != "apiserver":
+        raise UsageError(f"--members lists API servers only, not {component.name} instances: give each with -s")
     targets = resolve_targets(options, environ, keyfiles, deadline, component)
-    if args.min_healthy is not None and args.min_healthy > len(targets):
+    if args.min_healthy is not None and args.min_healthy > len(targets) and not members:
         raise UsageError(f"--min-healthy {args.min_healthy} asks for more healthy servers than the {len(targets)} "
                          "given")
     if any(not target.plain_http for target in targets):
@@ -217,7 +227,8 @@ def build_settings(args: argparse.Namespace, environ: Mapping[str, str], keyfile
                     excludes=excludes, warning=args.warning,
                     critical=args.critical, timeout=args.timeout, verbose=min(args.verbose, 3), policy=policy,
                     reasons=not args.no_reasons, min_healthy=args.min_healthy, cert_warning=args.cert_warning,
-                    cert_critical=args.cert_critical, component=component)
+                    cert_critical=args.cert_critical, component=component, members=members,
+                    expect_members=args.expect_members, member_server_name=args.tls_server_name)
 
 
 def run(settings: Settings, deadline: Deadline) -> NoReturn:
@@ -239,10 +250,11 @@ def run(settings: Settings, deadline: Deadline) -> NoReturn:
 def run_machine(settings: Settings, deadline: Deadline, discover: bool) -> NoReturn:
     """``--output json`` and ``--discover``: the same engine and assessment, one JSON document, same exit code."""
     from check_k8s_health.assessment import assess
-    from check_k8s_health.engine import collect
+    from check_k8s_health.engine import acquire
     from check_k8s_health.machine import discovery_document, report_document
 
-    assessment = assess(collect(settings, deadline), settings)
+    reports, roster = acquire(settings, deadline)
+    assessment = assess(reports, settings, roster=roster)
     deadline.disarm()
     document = discovery_document(assessment) if discover else report_document(assessment, settings)
     sys.stdout.write(document + "\n")

@@ -19,7 +19,6 @@ import time
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Optional, Union
-from urllib.parse import urlsplit
 
 import requests
 import urllib3
@@ -47,8 +46,9 @@ _log = logging.getLogger("nagiosplugin.k8s_health.client")
 #: A real verbose /readyz body is under 2 KiB; a MiB leaves room for thousands of sub-checks.
 MAX_BODY = 1024 * 1024
 _CHUNK = 16 * 1024
-#: Connections per server: endpoints reuse one; concurrent reason look-ups may open a few more.
-POOL_SIZE = 4
+#: Connections kept per server: every endpoint asked at once has its own, and so has every reason look-up in
+#: flight; a run needs no more than that.
+POOL_SIZE = 8
 
 
 class BearerAuth(requests.auth.AuthBase):
@@ -127,15 +127,21 @@ class HealthClient:
     def __exit__(self, *exc: object) -> None:
         self._session.close()
 
-    def get(self, path: str, params: Sequence[tuple[str, str]] = ()) -> Answer:
+    def get(self, path: str, params: Sequence[tuple[str, str]] = (), budget: Optional[Deadline] = None,
+            describe: Optional[str] = None) -> Answer:
+        """``budget``: a share of the run's deadline when this request must end earlier than the run;
+        ``describe``: how messages name what was asked, where the URL would be too long for a status line
+        ("the EndpointSlice default/kubernetes from 10.0.0.1:6443")."""
+        budget = budget or self._deadline
         url = self._target.url + path
-        shown = url + ("?" + "&".join(k if v == "" else f"{k}={v}" for k, v in params) if params else "")
-        wait = self._deadline.remaining()
+        query = "?" + "&".join(k if v == "" else f"{k}={v}" for k, v in params) if params else ""
+        shown = describe or url + query
+        wait = budget.remaining()
         if wait <= 0:
-            raise OutOfTime(f"the {self._deadline.seconds:g} s deadline (-t) left no time to ask {shown}")
-        self._deadline.enter(f"waiting for {shown}")
+            raise OutOfTime(f"{budget.label} left no time to ask {shown}")
+        budget.enter(f"waiting for {shown}")
         started = time.monotonic()
-        within = f"the {self._deadline.seconds:g} s deadline (-t)"
+        within = budget.label
         # total= caps connecting and reading together: a slow handshake leaves less time to wait for the answer.
         # requests hands a urllib3 Timeout through unchanged; its type hints only know numbers.
         timeout: Any = urllib3.Timeout(connect=wait, read=wait, total=wait)
@@ -143,22 +149,22 @@ class HealthClient:
             response = self._session.get(url, params=list(params), timeout=timeout, stream=True,
                                          allow_redirects=False)
             with response:
-                body, truncated = self._read_body(response, shown)
+                body, truncated = self._read_body(response, shown, budget)
         except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
             # urllib3's own errors (ProtocolError, DecodeError) can escape requests while the body is read.
             _log.debug("%s failed after %.3f s: %r", shown, time.monotonic() - started, exc)
-            raise _transport_error(exc, shown, within) from None
+            raise _transport_error(exc, shown, within, self._target) from None
         except (ValueError, UnicodeError) as exc:
             # A URL urllib3 cannot parse (a host label over 63 characters, say) is the settings' fault.
             raise ConfigError(f"cannot build a request for {one_line(shown, 100)}: {one_line(str(exc), 80)}") from None
         _log.debug("%s -> HTTP %s, %d bytes in %.3f s, headers: %s", shown, response.status_code, len(body),
                    time.monotonic() - started, _one_header_line(response.headers))
-        return Answer(url=shown, status=response.status_code, reason=response.reason or "",
+        return Answer(url=url + query, status=response.status_code, reason=response.reason or "",
                       body=body.decode("utf-8", errors="replace"), elapsed=time.monotonic() - started,
                       truncated=truncated, location=response.headers.get("Location"),
-                      retry_after=response.headers.get("Retry-After"))
+                      retry_after=response.headers.get("Retry-After"), date=response.headers.get("Date"))
 
-    def _read_body(self, response: requests.Response, shown: str) -> tuple[bytes, bool]:
+    def _read_body(self, response: requests.Response, shown: str, budget: Deadline) -> tuple[bytes, bool]:
         """Read at most ``MAX_BODY`` bytes, re-arming the socket timeout so a trickling server cannot outlast
         the deadline one byte at a time."""
         sock = _socket_of(response)
@@ -169,10 +175,9 @@ class HealthClient:
         # read1 returns whatever has arrived; read(amt) would wait for a full chunk from a trickling server.
         read = getattr(response.raw, "read1", None) or response.raw.read
         while size <= MAX_BODY:
-            left = self._deadline.remaining()
+            left = budget.remaining()
             if left <= 0:
-                raise ReadTimedOut(f"{shown} did not finish its answer within the "
-                                   f"{self._deadline.seconds:g} s deadline (-t)")
+                raise ReadTimedOut(f"{shown} did not finish its answer within {budget.label}")
             if sock is not None:
                 with contextlib.suppress(OSError):  # closed already when the body ended with the connection
                     sock.settimeout(left)
@@ -244,8 +249,8 @@ def _causes(exc: BaseException) -> Iterator[BaseException]:
         todo.extend(nested)
 
 
-def _transport_error(exc: Exception, shown: str, within: str) -> Exception:
-    host = urlsplit(shown).netloc
+def _transport_error(exc: Exception, shown: str, within: str, target: Target) -> Exception:
+    host = target.name
     causes = list(_causes(exc))
     text = " ".join(str(cause) for cause in causes)
     if isinstance(exc, requests.exceptions.SSLError) or any(isinstance(c, ssl.SSLError) for c in causes):
@@ -273,7 +278,7 @@ def _transport_error(exc: Exception, shown: str, within: str) -> Exception:
     if any(isinstance(c, ConnectionRefusedError) for c in causes):
         return ConnectFailed(f"cannot connect to {host}: connection refused (API server down or wrong port?)")
     if any(isinstance(c, ConnectionResetError) for c in causes):
-        hint = " (a TLS port? use https://)" if shown.startswith("http://") else ""
+        hint = " (a TLS port? use https://)" if target.plain_http else ""
         return ConnectFailed(f"{host} reset the connection{hint}")
     if "RemoteDisconnected" in text or "without response" in text:
         return AnswerBroken(f"{host} closed the connection without answering {shown}")
@@ -283,13 +288,14 @@ def _transport_error(exc: Exception, shown: str, within: str) -> Exception:
     return TransportError(f"request to {shown} failed: {_reason(str(causes[-1]))}")
 
 
+#: kubeadm, k3s and RKE2 serving certificates all hold the name "kubernetes", whatever addresses they hold.
+_NAMELESS = ("the server certificate does not name {host}: give --tls-server-name kubernetes (or another name it "
+             "holds)")
 _TLS_HINTS = (
     ("certificate has expired", "the server certificate has expired: renew it (kubeadm certs renew)"),
     ("not yet valid", "the server certificate is not valid yet: check the clocks of both machines"),
-    ("Hostname mismatch", "the server certificate is not valid for {host}: give --tls-server-name with a name "
-                          "it holds (e.g. kubernetes)"),
-    ("IP address mismatch", "the server certificate is not valid for {host}: give --tls-server-name with a "
-                            "name it holds (e.g. kubernetes)"),
+    ("Hostname mismatch", _NAMELESS),
+    ("IP address mismatch", _NAMELESS),
     ("self-signed certificate", "the server certificate is not trusted: pass the cluster CA with "
                                 "--certificate-authority (kubeadm: /etc/kubernetes/pki/ca.crt)"),
     ("self signed certificate", "the server certificate is not trusted: pass the cluster CA with "

@@ -10,7 +10,7 @@ items it discovered before, instead of losing them all because one run could not
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nagiosplugin.state import Ok, ServiceState
 
@@ -19,13 +19,35 @@ from check_k8s_health.assessment import Assessment, ServerAssessment
 from check_k8s_health.settings import Settings
 from check_k8s_health.verdict import Outcome, Verdict
 
+if TYPE_CHECKING:
+    from check_k8s_health.membership import MemberVerdict
+    from check_k8s_health.roster import Roster
+
 
 def report_document(assessment: Assessment, settings: Settings) -> str:
-    return _dump({
+    document = {
         "plugin": "check_k8s_health", "version": __version__,
         **_state(assessment.state), "summary": assessment.summary,
         "servers": [_server(server, settings) for server in assessment.servers],
-    })
+    }
+    if assessment.roster is not None and assessment.members is not None:
+        document["members"] = _members(assessment.roster, assessment.members, settings)
+    return _dump(document)
+
+
+def _members(roster: Roster, verdict: MemberVerdict, settings: Settings) -> dict[str, Any]:
+    """The list and the Leases as found, so a script can tell a missing member from a sick one."""
+    listing = roster.listing
+    return {
+        **_state(verdict.state), "source": roster.source, "listed": verdict.listed, "alive": verdict.alive,
+        "expected": settings.expect_members, "known": verdict.known,
+        "members": [target.url for target in roster.targets],
+        "problems": [verdict.lead] * bool(verdict.lead) + list(verdict.problems),
+        "notes": list(listing.notes) if listing is not None else [],
+        "leases": None if roster.leases is None else [
+            {"host": lease.host, "name": lease.name, "alive": lease.alive,
+             "age": None if lease.age is None else round(lease.age, 1)} for lease in roster.leases],
+    }
 
 
 def discovery_document(assessment: Assessment) -> str:

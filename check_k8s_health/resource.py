@@ -1,5 +1,5 @@
-"""Acquisition in nagiosplugin's terms: runs the engine once and hands over the whole report, plus one metric
-per measured number for perfdata.
+"""Acquisition in nagiosplugin's terms: runs the engine once and hands over the whole report (with
+``--members``, the member list too), plus one metric per measured number for perfdata.
 
 A failure to get an answer is a measurement too (the server is down), so it travels in the report instead of
 raising: the context decides the state, and every other endpoint and server is still reported.
@@ -14,7 +14,7 @@ import nagiosplugin
 
 from check_k8s_health.assessment import label_prefix
 from check_k8s_health.deadline import Deadline
-from check_k8s_health.engine import collect
+from check_k8s_health.engine import acquire
 from check_k8s_health.settings import Settings
 
 
@@ -24,13 +24,18 @@ class HealthProbe(nagiosplugin.Resource):
         self._deadline = deadline
 
     def probe(self) -> Generator[nagiosplugin.Metric, None, None]:
-        reports = collect(self._settings, self._deadline)
+        reports, roster = acquire(self._settings, self._deadline)
         # Every wait is over: judging and printing must not be cut by the alarm halfway through a line.
         self._deadline.disarm()
-        yield nagiosplugin.Metric("health", reports, context="health")
+        yield nagiosplugin.Metric("health", (reports, roster), context="health")
+        if roster is not None and roster.listing is not None:
+            yield nagiosplugin.Metric("members_listed", roster.listing.listed, context="perf")
+            if roster.leases:
+                yield nagiosplugin.Metric("members_alive", sum(lease.alive for lease in roster.leases),
+                                          context="perf")
         targets = [report.target for report in reports]
         for report in reports:
-            prefix = label_prefix(report.target, targets)
+            prefix = label_prefix(report.target, targets, always=roster is not None)
             for outcome in report.outcomes:
                 label = f"{prefix}{outcome.endpoint}"
                 if outcome.answer is not None:

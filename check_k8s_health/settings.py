@@ -118,6 +118,13 @@ class Settings(NamedTuple):
     cert_warning: Optional[float] = None
     cert_critical: Optional[float] = None
     component: Component = COMPONENTS["apiserver"]
+    #: ``--members``: check every API server the cluster lists for itself, found through the targets.
+    members: bool = False
+    #: ``--expect-members``: how many API servers the control plane should have.
+    expect_members: Optional[int] = None
+    #: The name members are verified against: only ``--tls-server-name`` itself, never a kubeconfig's (that
+    #: one names the server asked, usually a load balancer); otherwise each member is verified by its address.
+    member_server_name: Optional[str] = None
 
     @property
     def target(self) -> Target:

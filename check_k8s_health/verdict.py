@@ -101,7 +101,7 @@ def judge(outcome: Outcome, target: Target, limits: Optional[Limits] = None, pre
     elif 500 <= status <= 599:
         verdict = Verdict(Critical, f"HTTP {status} {answer.reason}{_snippet(answer.body)}", tuple(lines))
     else:
-        summary, hint = _unexpected(answer, target, limits.component)
+        summary, hint = unexpected(answer, target, limits.component)
         if hint:
             lines.append((1, f"{endpoint}: {hint}"))
         verdict = Verdict(Unknown, summary, tuple(lines))
@@ -185,24 +185,24 @@ def _snippet(body: str) -> str:
     return f": {text}" if text else ""
 
 
-def _status_message(body: str) -> str:
+def status_message(body: str, limit: int = 120) -> str:
     """The ``message`` of a Kubernetes ``Status`` body, or the start of whatever else came."""
     try:
         message = json.loads(body).get("message")
     except (ValueError, AttributeError, RecursionError):
         message = None
     if isinstance(message, str) and message:
-        return one_line(message.removeprefix("forbidden: "), 120)
+        return one_line(message.removeprefix("forbidden: "), limit)
     return one_line(body, 80)
 
 
-def _unexpected(answer: Answer, target: Target, component: str) -> tuple[str, str]:
+def unexpected(answer: Answer, target: Target, component: str) -> tuple[str, str]:
     """Status-line words and a long-output hint for answers that say nothing about health."""
     status, head = answer.status, f"HTTP {answer.status} {answer.reason}".rstrip()
     if status == 401:
         return _unauthorized(head, target)
     if status == 403:
-        return (f"{head}: {_status_message(answer.body)}; grant get on that path (RBAC)",
+        return (f"{head}: {status_message(answer.body)}; grant get on that path (RBAC)",
                 "grant get on this path: ClusterRole system:public-info-viewer covers /livez, /readyz, "
                 "/healthz; or a ClusterRole with nonResourceURLs and verb get")
     if status == 404:

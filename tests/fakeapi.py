@@ -16,6 +16,7 @@ import contextlib
 import dataclasses
 import datetime
 import functools
+import ipaddress
 import os
 import shutil
 import socket
@@ -78,6 +79,9 @@ _SOCKET_TIMEOUT = 30.0
 
 # How long a failed TLS handshake waits for the client to hang up before closing (see _Handler._linger).
 _LINGER = 1.0
+
+# How long a reply with ``after`` waits for the other request.
+AFTER_WAIT = 5.0
 
 # How long stop() waits for handler threads after closing their sockets; they wake at once, so this is slack.
 _HANDLER_GRACE = 0.5
@@ -161,6 +165,9 @@ class Reply:
     ``close_mid_body``: announce the full length, send only the first half of the body, close (resets).
     ``trickle``: send the head at once, then one body byte every ``trickle`` seconds (slow servers; a
     per-read timeout never fires while a total deadline must).
+    ``after``: answer only once a request for this other path has arrived too, else 504 after ``AFTER_WAIT``
+    seconds: a client that asks both paths at once gets both answers, one that asks in turn gets a 504 (a
+    proof of concurrency that does not depend on timing).
     """
 
     status: int
@@ -171,6 +178,7 @@ class Reply:
     trickle: float = 0.0
     close_mid_body: bool = False
     raw: Optional[bytes] = None
+    after: Optional[str] = None
 
     def __post_init__(self) -> None:
         if not 100 <= self.status <= 999:
@@ -283,12 +291,14 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
 
-    def __init__(self, fake: FakeApiServer, ssl_context: Optional[ssl.SSLContext]) -> None:
+    def __init__(self, fake: FakeApiServer, ssl_context: Optional[ssl.SSLContext], host: str, port: int) -> None:
         self.fake = fake
         self.ssl_context = ssl_context
         self._open: set[socket.socket] = set()
         self._open_changed = threading.Condition()
-        super().__init__((HOST, 0), _Handler)
+        if ":" in host:
+            self.address_family = socket.AF_INET6
+        super().__init__((host, port), _Handler)
 
     def server_bind(self) -> None:
         # HTTPServer.server_bind resolves the host name with getfqdn(), which can stall for seconds in
@@ -442,6 +452,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _send(self, reply: Reply, send_body: bool) -> None:
         stopping = self._fake._stopping
+        if reply.after is not None and not self._fake._seen_path(reply.after, AFTER_WAIT):
+            reply = Reply(504, f"{reply.after} was not asked while this request waited\n".encode())
         if reply.delay > 0 and stopping.wait(reply.delay):
             self.close_connection = True
             return
@@ -507,12 +519,21 @@ class FakeApiServer:
         anonymous: bool = True,
         tls: bool = True,
         ca: Optional[trustme.CA] = None,
-        server_names: Sequence[str] = (HOST, "localhost"),
+        server_names: Optional[Sequence[str]] = None,
         require_client_cert: bool = False,
         cert_not_after: Optional[datetime.datetime] = None,
+        host: str = HOST,
+        port: int = 0,
     ) -> None:
+        """``host``: another loopback address (127.0.0.2, ::1) for the members of one control plane, which
+        share a ``port``; the certificate then names that address (``server_names`` replaces the names)."""
         if isinstance(server_names, str):
             raise TypeError("server_names must be a sequence of names, not a single string")
+        if not ipaddress.ip_address(host).is_loopback:
+            raise ValueError(f"a fake server listens on loopback addresses only, not {host}")
+        self._host = host
+        self._bind_port = port
+        server_names = (host, "localhost") if server_names is None else server_names
         self._routes: dict[str, Reply] = dict(routes)
         self._token = token
         if token:
@@ -554,7 +575,7 @@ class FakeApiServer:
         self._tmpdir = tempfile.mkdtemp(prefix="fakeapi-")
         try:
             self._ca.cert_pem.write_to_path(os.path.join(self._tmpdir, "ca.crt"))
-            self._server = _Server(self, self._ssl_context() if self._tls else None)
+            self._server = _Server(self, self._ssl_context() if self._tls else None, self._host, self._bind_port)
         except BaseException:
             shutil.rmtree(self._tmpdir, ignore_errors=True)
             self._tmpdir = None
@@ -599,7 +620,8 @@ class FakeApiServer:
 
     @property
     def url(self) -> str:
-        return f"{'https' if self._tls else 'http'}://{HOST}:{self.port}"
+        host = f"[{self._host}]" if ":" in self._host else self._host
+        return f"{'https' if self._tls else 'http'}://{host}:{self.port}"
 
     @property
     def ca(self) -> trustme.CA:
@@ -668,6 +690,11 @@ class FakeApiServer:
     def _count_handshake(self) -> None:
         with self._lock:
             self._handshakes += 1
+
+    def _seen_path(self, path: str, timeout: float) -> bool:
+        with self._request_arrived:
+            return self._request_arrived.wait_for(
+                lambda: any(seen.path == path for seen in self._requests) or self._stopping.is_set(), timeout=timeout)
 
     def _record(self, seen: Seen) -> None:
         with self._request_arrived:

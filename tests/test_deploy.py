@@ -33,3 +33,34 @@ def test_binding_secret_and_account_fit_together() -> None:
     assert secret["type"] == "kubernetes.io/service-account-token"
     assert secret["metadata"]["namespace"] == namespace
     assert secret["metadata"]["annotations"] == {"kubernetes.io/service-account.name": name}
+
+
+def _named(kind: str, name: str) -> dict[str, Any]:
+    found = [doc for doc in DOCS if doc["kind"] == kind and doc["metadata"]["name"] == name]
+    assert len(found) == 1, (kind, name)
+    return found[0]
+
+
+def test_member_roles_are_least_privilege() -> None:
+    """``--members`` reads one named object in ``default`` and lists Leases in ``kube-system``: nothing wider."""
+    members = _named("Role", "check-k8s-health-members")
+    assert members["metadata"]["namespace"] == "default"
+    assert members["rules"] == [
+        {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"], "resourceNames": ["kubernetes"],
+         "verbs": ["get"]},
+        {"apiGroups": [""], "resources": ["endpoints"], "resourceNames": ["kubernetes"], "verbs": ["get"]},
+    ]
+    leases = _named("Role", "check-k8s-health-leases")
+    assert leases["metadata"]["namespace"] == "kube-system"
+    assert leases["rules"] == [{"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["list"]}]
+
+
+def test_member_role_bindings_bind_the_monitoring_account() -> None:
+    account = _one("ServiceAccount")
+    subject = {"kind": "ServiceAccount", "name": account["metadata"]["name"],
+               "namespace": account["metadata"]["namespace"]}
+    for role in ("check-k8s-health-members", "check-k8s-health-leases"):
+        binding = _named("RoleBinding", role)
+        assert binding["metadata"]["namespace"] == _named("Role", role)["metadata"]["namespace"]
+        assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": role}
+        assert binding["subjects"] == [subject]

@@ -30,8 +30,9 @@ def test_readme_options_table_names_every_option() -> None:
 
 
 def test_readme_perfdata_table_names_the_emitted_labels() -> None:
-    labels = set(re.findall(r"^\| `(<endpoint>_\w+|cert_days_left)`", README, re.MULTILINE))
-    assert labels == {"<endpoint>_time", "<endpoint>_checks", "<endpoint>_failed", "cert_days_left"}
+    labels = set(re.findall(r"^\| `(<endpoint>_\w+|cert_days_left|members_\w+)`", README, re.MULTILINE))
+    assert labels == {"<endpoint>_time", "<endpoint>_checks", "<endpoint>_failed", "cert_days_left",
+                      "members_listed", "members_alive"}
 
 
 def test_version_has_one_source() -> None:

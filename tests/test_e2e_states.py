@@ -460,11 +460,13 @@ def test_unknown_for_an_internal_error(healthy: FakeApiServer, verbosity: list[s
 
 def test_deadline_holds_with_several_slow_endpoints() -> None:
     reply = Reply.from_capture("healthy/readyz_verbose_none.txt")
-    slow = Reply(reply.status, reply.body, reply.headers, delay=1.2)
+    slow = Reply(reply.status, reply.body, reply.headers, delay=5)
     with FakeApiServer({"/readyz": slow, "/livez": slow, "/healthz": slow}) as server:
         run = run_plugin(*ca_args(server), "-e", "livez", "-e", "readyz", "-e", "healthz", "-t", "3")
+        url = server.url
     assert run.code == 2
-    assert run.first_line.startswith("K8S_HEALTH CRITICAL - healthz: ")
+    assert run.first_line.startswith(f"K8S_HEALTH CRITICAL - livez: {url}/livez?verbose did not answer "
+                                     "within the 3 s deadline (-t); readyz: ")
     assert run.seconds < 3 + 1.5
 
 

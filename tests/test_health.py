@@ -25,11 +25,13 @@ EXPECTED = {
     "v1.32/readyz_verbose.txt": (33, [], 0),
     "v1.32/livez_verbose.txt": (30, [], 0),
     "v1.32/readyz_verbose_etcd_down.txt": (33, ["etcd", "etcd-readiness"], 0),
+    "members/readyz_verbose_member3_cut_from_etcd.txt": (33, ["etcd", "etcd-readiness"], 0),
+    "members/readyz_verbose_member1_while_member3_cut.txt": (33, [], 0),
 }
 
 
 def test_every_capture_is_covered() -> None:
-    assert len(ALL_CAPTURES) == 25
+    assert len(ALL_CAPTURES) == 45
     listed = [name for name in ALL_CAPTURES if parse_body(load_capture(name).body.decode()).checks]
     assert sorted(listed) == sorted(EXPECTED)
 

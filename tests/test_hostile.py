@@ -743,9 +743,9 @@ SERVER_CASES = [
     pytest.param(Serve(healthy_routes, 2, "K8S_HEALTH CRITICAL - readyz: TLS error: the server certificate is not "
                                           "valid yet: check the clocks of both machines", ca=_NotYetValidCA),
                  id="CRITICAL-tls-server-certificate-not-yet-valid"),
-    pytest.param(Serve(healthy_routes, 2, "K8S_HEALTH CRITICAL - readyz: TLS error: the server certificate is not "
-                                          "valid for {host}: give --tls-server-name with a name it holds "
-                                          "(e.g. kubernetes)", server_names=("kubernetes", "kubernetes.default")),
+    pytest.param(Serve(healthy_routes, 2, "K8S_HEALTH CRITICAL - readyz: TLS error: the server certificate does not "
+                                          "name {host}: give --tls-server-name kubernetes (or another name it "
+                                          "holds)", server_names=("kubernetes", "kubernetes.default")),
                  id="CRITICAL-tls-wrong-host-name"),
     pytest.param(Serve(healthy_routes, 2, TLS_UNTRUSTED, trust="stranger"), id="CRITICAL-tls-ca-of-another-cluster"),
     pytest.param(Serve(healthy_routes, 2, TLS_UNTRUSTED, trust="none"), id="CRITICAL-tls-unknown-ca-default-bundle"),

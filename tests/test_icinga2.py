@@ -22,7 +22,8 @@ from typing import Union
 import pytest
 from conftest import ca_args, run_plugin
 from consumers import need, readable_copy, world_readable_dir
-from fakeapi import FakeApiServer, etcd_down_routes, healthy_routes
+from fakeapi import FakeApiServer, Reply, etcd_down_routes, healthy_routes
+from fakecluster import ControlPlane, control_plane
 
 from check_k8s_health.cli import build_parser
 
@@ -47,6 +48,8 @@ EVERY_VARIABLE: dict[str, Value] = {
     "endpoint": ["livez", "readyz"],
     "component": "apiserver",
     "min_healthy": 2,
+    "members": True,
+    "expect_members": 3,
     "exclude": ["etcd", "informer-sync"],
     "kubeconfig": "/nonexistent/kubeconfig",
     "context": "admin@kubernetes",
@@ -177,8 +180,8 @@ def test_the_ha_example_in_the_comments_validates(workdir: Path) -> None:
             + f'include "{workdir}/icinga2-commands.conf"\n' + zones)
     result = _validate(workdir, "example.conf", text, f"-DConfiguration.ZonesDir={workdir}/zones.d")
     assert result.returncode == 0, result.stdout + result.stderr
-    # k8s-apiserver on both nodes, the load balancer, and the agent variant on k8s-cp-2
-    assert "Instantiated 4 Services." in result.stdout, result.stdout
+    # the members check, k8s-apiserver on both nodes, the load balancer, and the agent variant on k8s-cp-2
+    assert "Instantiated 5 Services." in result.stdout, result.stdout
 
 
 # -- a private icinga2 daemon runs the checks -------------------------------------------------------------------
@@ -196,9 +199,11 @@ class DaemonRun:
     command_lines: dict[str, str]  # service name -> the logged "Running command" argv
     debug_log: str
     healthy: FakeApiServer
+    cut_member: str  # the member cut off from etcd, as the status line names it
 
 
-def _services(healthy: FakeApiServer, etcd_down: FakeApiServer) -> dict[str, dict[str, Value]]:
+def _services(healthy: FakeApiServer, etcd_down: FakeApiServer, plane: ControlPlane, plane_ca: str
+              ) -> dict[str, dict[str, Value]]:
     """Services the daemon runs, with the variables each sets besides the CA. Each has its own timeout, which
     tells their logged command lines apart."""
     return {
@@ -211,6 +216,9 @@ def _services(healthy: FakeApiServer, etcd_down: FakeApiServer) -> dict[str, dic
         # Director data field of type String gives it
         "by-hostname": {"port": healthy.port, "token": TOKEN, "verbose": "0", "timeout": 4},
         "every-variable": EVERY_VARIABLE,
+        # every member of a control plane found through its load balancer, one of them cut off from etcd
+        "members": {"server": plane.lb.url, "members": True, "expect_members": 3, "min_healthy": 2,
+                    "certificate_authority": plane_ca, "timeout": 9},
     }
 
 
@@ -233,13 +241,16 @@ def _stop(daemon: subprocess.Popen[bytes]) -> None:
 
 @pytest.fixture(scope="module")
 def daemon_run(workdir: Path, consumer_plugin: Path) -> Iterator[DaemonRun]:
+    cut = {"/readyz": Reply.from_capture("members/readyz_verbose_member3_cut_from_etcd.txt")}
     with FakeApiServer(healthy_routes(), token=TOKEN, anonymous=False) as healthy, \
-            FakeApiServer(etcd_down_routes(), ca=healthy.ca) as etcd_down:
+            FakeApiServer(etcd_down_routes(), ca=healthy.ca) as etcd_down, \
+            control_plane([healthy_routes(), healthy_routes(), cut]) as plane:
         ca_file = readable_copy(healthy.ca_file, workdir, "ca.crt")
+        plane_ca = readable_copy(plane.lb.ca_file, workdir, "members-ca.crt")
         out = workdir / "out"
         out.mkdir()
         out.chmod(0o777)  # the daemon runs as nagios
-        services = _services(healthy, etcd_down)
+        services = _services(healthy, etcd_down, plane, plane_ca)
         objects = "".join(
             f'object Service "{name}" {{\n  host_name = "k8s-cp"\n  check_command = "k8s_health"\n'
             "  check_interval = 2s\n  retry_interval = 2s\n"
@@ -283,7 +294,7 @@ def daemon_run(workdir: Path, consumer_plugin: Path) -> Iterator[DaemonRun]:
                 if "Running command" in line and f"'--timeout' '{variables['timeout']}'" in line:
                     command_lines.setdefault(name, line)
         assert set(command_lines) == set(services), debug_log[-3000:]
-        yield DaemonRun(results, command_lines, debug_log, healthy)
+        yield DaemonRun(results, command_lines, debug_log, healthy, plane.name(2))
 
 
 def test_daemon_healthy_is_ok_with_perfdata(daemon_run: DaemonRun) -> None:
@@ -325,6 +336,19 @@ def test_daemon_etcd_down_is_critical_with_reasons(daemon_run: DaemonRun) -> Non
     assert "|" not in result.output, result
     assert "readyz_failed=2;;;0" in result.perfdata.split() and "readyz_checks=33;;;0" in result.perfdata.split()
     assert re.search(r"(^| )readyz_time=[0-9.]+s;;;0( |$)", result.perfdata), result.perfdata
+
+
+def test_daemon_checks_every_member(daemon_run: DaemonRun) -> None:
+    result = daemon_run.results["members"]
+    lines = result.output.rstrip().split("\n")
+    assert (result.state, lines[0]) == (1, f"K8S_HEALTH WARNING - 2 of 3 API servers healthy (--min-healthy 2); "
+                                           f"{daemon_run.cut_member} readyz: etcd, etcd-readiness failed (2 of 33 "
+                                           "sub-checks)"), result
+    assert "'--members'" in daemon_run.command_lines["members"]
+    assert "'--expect-members' '3'" in daemon_run.command_lines["members"]
+    perf = result.perfdata.split()
+    assert "members_listed=3;;;0" in perf and "members_alive=3;;;0" in perf, result.perfdata
+    assert "127_0_0_3_readyz_failed=2;;;0" in perf, result.perfdata
 
 
 def test_daemon_hostname_defaults_to_the_host_address(daemon_run: DaemonRun) -> None:
