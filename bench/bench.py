@@ -29,6 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
 from fakeapi import FakeApiServer, Reply, etcd_down_routes, healthy_routes
+from fakecluster import control_plane
 
 PLUGIN = str(Path(sys.executable).parent / "check_k8s_health")
 TOKEN = "bench-token-0123456789"
@@ -150,7 +151,8 @@ def import_check(server: FakeApiServer, env: dict[str, str]) -> None:
           + ", ".join(f"{name} {own / 1000:.1f}" for name, own in others.items()))
     unneeded = [name for name in ("yaml", "dataclasses", "_strptime", "concurrent.futures", "importlib.metadata",
                                   "check_k8s_health.execplugin", "check_k8s_health.machine",
-                                  "check_k8s_health.kubeconfig_yaml") if name in extra]
+                                  "check_k8s_health.kubeconfig_yaml", "check_k8s_health.lookup",
+                                  "check_k8s_health.roster", "check_k8s_health.membership") if name in extra]
     print(f"  not needed by this run, imported anyway: {', '.join(unneeded) or 'none'}")
 
 
@@ -227,6 +229,16 @@ def main() -> None:
         one_slow = median([s.wall for s in spread["check_k8s_health, 1 server(s) at 200 ms"]])
         met.append(target("5 servers / 1 server (200 ms each)",
                           median([s.wall for s in spread["check_k8s_health, 5 server(s) at 200 ms"]]) / one_slow, 1.2))
+
+        plane = stack.enter_context(control_plane([healthy_routes()] * 3))
+        members = run({"check_k8s_health": contenders["check_k8s_health"],
+                       "check_k8s_health --members, 3 x livez+readyz": [PLUGIN, *plane.lb_args, "--members", "-e",
+                                                                       "livez", "-e", "readyz"],
+                       "floor": contenders["floor"]}, rounds, env)
+        show("--members: the list and the Leases from a load balancer, then 3 members x 2 endpoints", members)
+        met.append(target("--members, 3 members x 2 endpoints / one server, one endpoint",
+                          median([s.wall for s in members["check_k8s_health --members, 3 x livez+readyz"]])
+                          / median([s.wall for s in members["check_k8s_health"]]), 1.3))
 
         sick = stack.enter_context(FakeApiServer(etcd_down_routes(), ca=server.ca))
         failing = run({"check_k8s_health, etcd down, reasons": [PLUGIN, "-s", sick.url, "--certificate-authority",

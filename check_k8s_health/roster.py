@@ -99,7 +99,7 @@ def parse_slice(text: str) -> Listing:
     """An EndpointSlice: one endpoint per API server, one port for all. Raises ``ValueError`` with a sentence
     when the answer is not one."""
     document = _object(text, "EndpointSlice")
-    endpoints = document.get("endpoints") or []
+    endpoints = _list_of(document, "endpoints")
     if not isinstance(endpoints, list):
         raise ValueError("its endpoints are not a list")
     port = _port(document.get("ports"))
@@ -123,7 +123,7 @@ def parse_slice(text: str) -> Listing:
 def parse_endpoints(text: str) -> Listing:
     """The Endpoints object of the same name, for clusters without the EndpointSlice API."""
     document = _object(text, "Endpoints")
-    subsets = document.get("subsets") or []
+    subsets = _list_of(document, "subsets")
     if not isinstance(subsets, list):
         raise ValueError("its subsets are not a list")
     entries: list[tuple[Any, Any, bool]] = []
@@ -132,7 +132,7 @@ def parse_endpoints(text: str) -> Listing:
             raise ValueError("a subset is not an object")
         port = _port(subset.get("ports"))
         for key, ready in (("addresses", True), ("notReadyAddresses", False)):
-            addresses = subset.get(key) or []
+            addresses = _list_of(subset, key)
             if not isinstance(addresses, list):
                 raise ValueError(f"its {key} are not a list")
             entries += [(address.get("ip") if isinstance(address, dict) else None, port, ready)
@@ -145,7 +145,7 @@ def parse_leases(text: str, date: Optional[str]) -> tuple[tuple[Lease, ...], str
     the monitoring host's clock may be minutes off. Without a usable Date the newest renewal stands in for the
     server's clock, which understates every age by at most the 10 s renewal interval; the note says so."""
     document = _object(text, "LeaseList")
-    items = document.get("items") or []
+    items = _list_of(document, "items")
     if not isinstance(items, list):
         raise ValueError("its items are not a list")
     found: list[tuple[str, str, Optional[float]]] = []
@@ -185,6 +185,12 @@ def _object(text: str, kind: str) -> Mapping[str, Any]:
     if document.get("kind") not in (kind, None):
         raise ValueError(f"it is a {one_line(str(document.get('kind')), 40)}, not an {kind}")
     return document
+
+
+def _list_of(document: Mapping[str, Any], key: str) -> Any:
+    """A list field; the API leaves an empty one out (or sends null), anything else is what it is."""
+    value = document.get(key)
+    return [] if value is None else value
 
 
 def _port(ports: Any) -> int:

@@ -328,3 +328,45 @@ def test_the_load_balancer_listed_as_a_member() -> None:
     assert (run.code, run.first_line) == (1, "K8S_HEALTH WARNING - 1 of 3 API servers healthy; 3 alive by Lease, "
                                              "1 listed: 2 not serving")
     assert "members: 127.0.0.1 is listed 3 times" in run.long_output
+
+
+def test_a_killed_member_is_never_reported_ok() -> None:
+    """The measured timeline of a SIGKILL: listed and refusing for 8-19 s, then gone from the list while its Lease
+    is still fresh, then its Lease silent after a minute."""
+    with control_plane([HEALTHY, HEALTHY, None]) as plane:
+        listed = run_plugin(*plane.lb_args, "--members")
+        plane.lb.set_route(SLICE_PATH, slice_reply(MEMBER_HOSTS[:2], plane.port))
+        dropped = run_plugin(*plane.lb_args, "--members")
+        plane.lb.set_route(LEASES_PATH, leases_reply({"ckhha-m1": 4.0, "ckhha-m2": 9.0, "ckhha-m3": 75.0}))
+        silent = run_plugin(*plane.lb_args, "--members")
+        name = plane.name(2)
+    assert (listed.code, listed.first_line) == (2, f"K8S_HEALTH CRITICAL - 2 of 3 API servers healthy; {name} "
+                                                   f"readyz: cannot connect to {name}: connection refused (API "
+                                                   "server down or wrong port?)")
+    assert (dropped.code, dropped.first_line) == (1, "K8S_HEALTH WARNING - 2 of 3 API servers healthy; 3 alive by "
+                                                     "Lease, 2 listed: 1 not serving")
+    assert (silent.code, silent.first_line) == (1, "K8S_HEALTH WARNING - 2 of 3 API servers healthy; ckhha-m3 "
+                                                   "silent for 75 s")
+
+
+@pytest.mark.parametrize(("leases", "said"), [
+    (Reply(200, b"", hang=True), "did not answer within"),
+    (Reply(200, b'{"kind":"LeaseList","items":{}}'), "cannot be used: its items are not a list"),
+    (Reply(200, b"<html>proxy error</html>"), "cannot be used: it is not JSON"),
+])
+def test_leases_that_cannot_be_read_do_not_change_the_state(leases: Reply, said: str) -> None:
+    with control_plane([HEALTHY, HEALTHY], lookups(listed=2, leases=leases)) as plane:
+        run = run_plugin(*plane.lb_args, "--members", "-v", "-t", "4")
+    assert (run.code, run.first_line) == (0, "K8S_HEALTH OK - 2 of 2 API servers healthy (readyz)")
+    lost = [line for line in run.long_output if line.startswith("identity Leases not read (")]
+    assert len(lost) == 1 and said in lost[0], run.long_output
+    assert "members_alive" not in run.perfdata
+
+
+def test_a_graceful_shutdown_still_listed_is_critical() -> None:
+    """In the quarter second before it leaves the list, a member in its shutdown delay fails /readyz on shutdown."""
+    with control_plane([HEALTHY, HEALTHY, shutdown_routes()]) as plane:
+        run = run_plugin(*plane.lb_args, "--members", "-e", "livez", "-e", "readyz")
+        name = plane.name(2)
+    assert (run.code, run.first_line) == (2, f"K8S_HEALTH CRITICAL - 2 of 3 API servers healthy; {name} readyz: "
+                                             "shutdown failed (1 of 33 sub-checks); livez: all 30 sub-checks passed")

@@ -159,8 +159,8 @@ def test_nagios4_accepts_the_shipped_definitions() -> None:
         assert result.returncode == 0, result.stdout + result.stderr
         assert "Total Errors:   0" in result.stdout and "Total Warnings: 0" in result.stdout, result.stdout
         assert "Things look okay" in result.stdout
-        # Our files were read: 2 services on k8s-api plus one per control-plane node; 1 + 3 hosts.
-        assert "Checked 5 services." in result.stdout and "Checked 4 hosts." in result.stdout, result.stdout
+        # Our files were read: 3 services on k8s-api plus one per control-plane node; 1 + 3 hosts.
+        assert "Checked 6 services." in result.stdout and "Checked 4 hosts." in result.stdout, result.stdout
         assert "Checked 1 host groups." in result.stdout, result.stdout
     finally:
         shutil.rmtree(folder, ignore_errors=True)
@@ -195,7 +195,7 @@ def test_nagios4_rejects_a_copy_with_a_typo(name: str, old: str, new: str, error
 
 def test_nagios_commands_take_the_token_from_a_file_only() -> None:
     lines = re.findall(r"^\s*command_line\s+(.*)$", NAGIOS_COMMANDS.read_text(), re.MULTILINE)
-    assert len(lines) == 2
+    assert len(lines) == 3
     for line in lines:
         assert line.startswith(SHIPPED_PLUGIN + " ")
         assert _first_option_value(line, "--token-file") == "/etc/nagios4/k8s-token"
@@ -210,7 +210,7 @@ def test_readme_shows_the_shipped_lines() -> None:
     nrpe = readme[readme.index("\n## NRPE\n"):readme.index("\n## Tests\n")]
     shipped = NAGIOS_COMMANDS.read_text()
     lines = re.findall(r"^ +command_line +.+$", nagios, re.MULTILINE)
-    assert len(lines) == 2 and all(line in shipped for line in lines), lines
+    assert len(lines) == 3 and all(line in shipped for line in lines), lines
     assert "check_k8s_health!https://10.0.0.10:6443!readyz" in NAGIOS_SERVICES.read_text()
     lines = re.findall(r"^command\[.+$", nrpe, re.MULTILINE)
     assert sorted(lines) == sorted(re.findall(r"^command\[.+$", NRPE_COMMANDS.read_text(), re.MULTILINE))
@@ -223,7 +223,7 @@ def test_readme_shows_the_shipped_lines() -> None:
 
 def _nrpe_command_lines() -> dict[str, str]:
     commands = dict(re.findall(r"^command\[([^\]]+)\]=(.+)$", NRPE_COMMANDS.read_text(), re.MULTILINE))
-    assert set(commands) == {"k8s_readyz", "k8s_livez", "k8s_health"}
+    assert set(commands) == {"k8s_readyz", "k8s_livez", "k8s_health", "k8s_members"}
     return commands
 
 
@@ -322,6 +322,17 @@ def test_nrpe_readyz_ok(nrpe: Nrpe) -> None:
                         r"readyz_failed=0;;;0 readyz_time=[0-9.]+s;;;0\n", result.stdout), result.stdout
     livez = nrpe.query("-c", "k8s_livez")
     assert livez.returncode == 0 and livez.stdout.startswith("K8S_HEALTH OK - livez: all 30 sub-checks passed | ")
+
+
+def test_nrpe_members_finds_the_control_plane_through_this_node(nrpe: Nrpe) -> None:
+    """The node lists itself as the one member (as a single control-plane node does) and one fresh Lease."""
+    from fakecluster import LEASES_PATH, SLICE_PATH, fresh_leases, slice_reply
+
+    nrpe.set_routes({SLICE_PATH: slice_reply(["127.0.0.1"], nrpe.fake.port), LEASES_PATH: fresh_leases(1)})
+    result = nrpe.query("-c", "k8s_members")
+    assert result.returncode == 0, result.stdout
+    assert result.stdout.startswith("K8S_HEALTH OK - 1 of 1 API servers healthy (livez, readyz)\n"), result.stdout
+    assert "members_listed=1;;;0" in result.stdout and "members_alive=1;;;0" in result.stdout
 
 
 def test_nrpe_etcd_down_is_critical_and_names_etcd(nrpe: Nrpe) -> None:

@@ -212,7 +212,8 @@ def test_the_jsonpath_evaluator_can_fail() -> None:
 def test_user_parameter_keys_need_no_unsafe_characters() -> None:
     lines = user_parameters()
     assert set(lines) == {"k8s.health.json", "k8s.health.discovery", "k8s.health.server.json[*]",
-                          "k8s.health.server.discovery[*]"}
+                          "k8s.health.server.discovery[*]", "k8s.health.members.json[*]",
+                          "k8s.health.members.discovery[*]"}
     for key in lines:
         name = key[:-3] if key.endswith("[*]") else key
         assert re.fullmatch(r"[a-z0-9.]+", name), key
@@ -232,6 +233,7 @@ def test_user_parameter_commands_are_valid_plugin_command_lines() -> None:
             assert "'$1'" in command, "quote the parameter for /bin/sh"
         args = parser.parse_args(shipped_args(key, "https://10.0.0.1:6443", SHIPPED_TOKEN, SHIPPED_CA))
         assert args.discover == ("discovery" in key), key
+        assert args.members == ("members" in key), key
         assert args.output == ("nagios" if args.discover else "json"), key
         assert args.server == ["https://10.0.0.1:6443"], key
         assert args.token_file == SHIPPED_TOKEN and args.certificate_authority == SHIPPED_CA, key
@@ -692,6 +694,24 @@ def test_agent_unreachable_server_and_the_url_parameter(zabbix: World) -> None:
     # ... a glob does not, which is why policy lives in the command line.
     refused = zabbix.agent.get("k8s.health.server.json[poststarthook/*]")
     assert refused.startswith("ZBX_NOTSUPPORTED") and "Special characters" in refused, refused
+
+
+def test_agent_members_of_the_control_plane(zabbix: World) -> None:
+    """The server lists itself as the one member of its control plane, with one fresh Lease."""
+    from fakecluster import LEASES_PATH, SLICE_PATH, fresh_leases, slice_reply
+
+    zabbix.set_state(healthy_routes())
+    zabbix.server.set_route(SLICE_PATH, slice_reply([HOST], zabbix.server.port))
+    zabbix.server.set_route(LEASES_PATH, fresh_leases(1))
+    document = zabbix.agent.document(f"k8s.health.members.json[{zabbix.server.url}]")
+    assert (document["code"], document["summary"]) == (0, "1 of 1 API servers healthy (livez, readyz)")
+    assert (document["members"]["listed"], document["members"]["alive"]) == (1, 1)
+    name = f"{HOST}:{zabbix.server.port}"
+    for prototype in item_prototypes(template()):
+        row = {"{#SERVER}": name, "{#ENDPOINT}": "readyz", "{#CHECK}": "etcd"}
+        assert jsonpath(document, with_macros(jsonpath_of(prototype)["parameters"][0], row)) == 0
+    rows = zabbix.agent.document(f"k8s.health.members.discovery[{zabbix.server.url}]")["data"]
+    assert {row["{#SERVER}"] for row in rows} == {name}
 
 
 def test_agent_rejected_token_is_unknown(zabbix: World) -> None:

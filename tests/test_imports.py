@@ -1,0 +1,42 @@
+"""What a run loads is part of its cost (SPEC: start-up time matters): modules only some runs need must not be
+imported by the others. Checked in the installed command's own process, by the modules it ends up with."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from conftest import clean_env
+from fakeapi import FakeApiServer, healthy_routes
+from fakecluster import control_plane
+
+#: Printed by the process itself after main() has run, through an exit hook.
+_PROBE = ("import atexit, json, sys\n"
+          "atexit.register(lambda: sys.__stderr__.write(json.dumps(sorted(sys.modules))))\n"
+          "sys.argv[0] = 'check_k8s_health'\n"
+          "from check_k8s_health.cli import main\nmain()\n")
+MEMBERS_ONLY = {"check_k8s_health.lookup", "check_k8s_health.roster", "check_k8s_health.membership"}
+SOME_RUNS_ONLY = {"yaml", "check_k8s_health.execplugin", "check_k8s_health.machine", "_strptime", "dataclasses"}
+
+
+def _modules(*args: str) -> set[str]:
+    result = subprocess.run([sys.executable, "-c", _PROBE, *args], capture_output=True, text=True, env=clean_env(),
+                            timeout=30, check=False, stdin=subprocess.DEVNULL, cwd="/")
+    assert result.returncode in (0, 1, 2, 3), result
+    return set(json.loads(result.stderr))
+
+
+def test_a_plain_run_imports_nothing_it_does_not_need() -> None:
+    with FakeApiServer(healthy_routes()) as server:
+        modules = _modules("-s", server.url, "--certificate-authority", server.ca_file)
+    assert "check_k8s_health.engine" in modules  # the probe sees the run's modules
+    assert not modules & (MEMBERS_ONLY | SOME_RUNS_ONLY), modules & (MEMBERS_ONLY | SOME_RUNS_ONLY)
+
+
+@pytest.mark.parametrize("mode", [[], ["--output", "json"]])
+def test_a_members_run_imports_the_member_modules(mode: list[str]) -> None:
+    with control_plane([healthy_routes()]) as plane:
+        modules = _modules(*plane.lb_args, "--members", *mode)
+    assert modules >= MEMBERS_ONLY
