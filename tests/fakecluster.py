@@ -134,11 +134,12 @@ def _free_port(hosts: Sequence[str]) -> int:
 @contextmanager
 def control_plane(member_routes: Sequence[Optional[Mapping[str, Reply]]],
                   lookups: Optional[Callable[[int], Mapping[str, Reply]]] = None,
-                  server_names: Optional[Sequence[str]] = None,
+                  server_names: Optional[Callable[[str], Sequence[str]]] = None,
                   token: Optional[str] = None, anonymous: bool = True) -> Iterator[ControlPlane]:
     """Members on 127.0.0.1-3 with the given routes (``None``: nothing listens there, a killed member), and a
     load balancer answering ``lookups(port)`` (default: every member in the slice, a fresh Lease each) and, as
-    a real one forwards them to a healthy member, the health endpoints."""
+    a real one forwards them to a healthy member, the health endpoints. ``server_names(host)``: the names a
+    member's certificate holds (default: its address and "kubernetes")."""
     ca = trustme.CA()
     hosts = MEMBER_HOSTS[:len(member_routes)]
     port = _free_port(hosts)
@@ -148,7 +149,7 @@ def control_plane(member_routes: Sequence[Optional[Mapping[str, Reply]]],
             if routes is None:
                 members.append(None)
                 continue
-            names = server_names if server_names is not None else (host, "kubernetes")
+            names = server_names(host) if server_names is not None else (host, "kubernetes")
             members.append(stack.enter_context(FakeApiServer(routes, ca=ca, host=host, port=port,
                                                              server_names=names, token=token,
                                                              anonymous=anonymous)))

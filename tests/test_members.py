@@ -8,6 +8,7 @@ import dataclasses
 import json
 import re
 from collections.abc import Callable
+from pathlib import Path
 from typing import Optional
 
 import pytest
@@ -26,6 +27,7 @@ from fakecluster import (
     leases_reply,
     slice_reply,
 )
+from kubeconfigs import kubectl, token_kubeconfig
 
 CUT = {"/readyz": Reply.from_capture("members/readyz_verbose_member3_cut_from_etcd.txt"),
        "/readyz/etcd": Reply.from_capture("etcd-down/readyz_etcd_subpath_reason.txt")}
@@ -209,7 +211,7 @@ def test_the_first_server_that_answers_gives_the_list() -> None:
 
 
 def test_members_are_verified_by_address_unless_a_name_is_given() -> None:
-    with control_plane([HEALTHY, HEALTHY], lookups(listed=2), server_names=("kubernetes",)) as plane:
+    with control_plane([HEALTHY, HEALTHY], lookups(listed=2), server_names=lambda host: ("kubernetes",)) as plane:
         by_address = run_plugin(*plane.lb_args, "--members")
         by_name = run_plugin(*plane.lb_args, "--members", "--tls-server-name", "kubernetes")
     assert by_address.code == 2
@@ -370,3 +372,20 @@ def test_a_graceful_shutdown_still_listed_is_critical() -> None:
         name = plane.name(2)
     assert (run.code, run.first_line) == (2, f"K8S_HEALTH CRITICAL - 2 of 3 API servers healthy; {name} readyz: "
                                              "shutdown failed (1 of 33 sub-checks); livez: all 30 sub-checks passed")
+
+
+def test_a_kubeconfigs_tls_server_name_names_the_load_balancer_not_the_members(tmp_path: Path) -> None:
+    """A kubeconfig written by kubectl, whose tls-server-name is a name only the load balancer's certificate holds:
+    the members are still verified by their addresses."""
+    token = "members-kubeconfig-token-0123456789"
+    with control_plane([HEALTHY, HEALTHY], lookups(listed=2), server_names=lambda host: (host,), token=token,
+                       anonymous=False) as plane:
+        config = token_kubeconfig(tmp_path / "config", plane.lb.url, plane.lb.ca_file, token)
+        kubectl(config, "set-cluster", "cluster", "--tls-server-name=kubernetes")
+        run = run_plugin("--kubeconfig", str(config), "--members")
+        by_name = run_plugin("--kubeconfig", str(config), "--members", "--tls-server-name", "kubernetes")
+        name = plane.name(0)
+    assert (run.code, run.first_line) == (0, "K8S_HEALTH OK - 2 of 2 API servers healthy (readyz)")
+    assert by_name.code == 2  # named on the command line, the name applies to the members too, and they lack it
+    assert f"{name} readyz: TLS error: the server certificate is valid for '127.0.0.1', not kubernetes" in \
+        by_name.first_line
