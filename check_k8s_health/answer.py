@@ -5,7 +5,9 @@ Kept out of ``client`` so that evaluation and its tests never import requests.
 
 from __future__ import annotations
 
-from typing import NamedTuple, Optional
+from typing import Optional
+
+from check_k8s_health.record import NamedTuple
 
 
 class Answer(NamedTuple):

@@ -12,10 +12,11 @@ import re
 import stat
 import time
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, NamedTuple, Optional
+from typing import TYPE_CHECKING, Optional
 
 from nagiosplugin.state import Critical, Ok, ServiceState, Warn
 
+from check_k8s_health.record import NamedTuple
 from check_k8s_health.settings import Settings, Target
 from check_k8s_health.text import one_line
 from check_k8s_health.verdict import Limits, ServerReport, Verdict, judge

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import http.client
 import logging
+import os
 import re
 import socket
 import ssl
@@ -118,7 +119,8 @@ class HealthClient:
             self._session.auth = BearerAuth(target.credential.token.reveal())
         if target.proxy:
             self._session.proxies.update({"https": target.proxy, "http": target.proxy})
-        else:
+        elif any(name.lower().endswith("_proxy") for name in os.environ):
+            # requests reads every variable twice to find none: with no *_proxy (or *_PROXY) set, it finds none.
             self._session.proxies.update(requests.utils.get_environ_proxies(target.url))
 
     def __enter__(self) -> HealthClient:
@@ -312,11 +314,12 @@ _TLS_HINTS = (
 )
 
 
-_MISMATCH = re.compile(r"hostname '(?P<name>[^']*)' doesn't match (?:either of )?(?P<names>.+)")
+#: Compiled on first use (re caches it): only a certificate that does not match its name needs it.
+_MISMATCH = r"hostname '(?P<name>[^']*)' doesn't match (?:either of )?(?P<names>.+)"
 
 
 def _tls_error(text: str, host: str, innermost: str) -> TlsFailed:
-    mismatch = _MISMATCH.match(innermost)
+    mismatch = re.match(_MISMATCH, innermost)
     if mismatch:
         return TlsFailed(f"TLS error: the server certificate is valid for {one_line(mismatch['names'], 80)}, "
                          f"not {mismatch['name']}: give --tls-server-name with one of those names")

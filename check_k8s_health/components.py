@@ -6,7 +6,7 @@ win. The kubelet's health port is plain http on 127.0.0.1, so it never gets a to
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from check_k8s_health.record import NamedTuple
 
 
 class Component(NamedTuple):

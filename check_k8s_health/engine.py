@@ -19,6 +19,7 @@ from check_k8s_health.errors import PluginError
 from check_k8s_health.parallel import in_parallel
 from check_k8s_health.settings import Settings, Target
 from check_k8s_health.text import one_line
+from check_k8s_health.tlsfiles import check_tls_files
 from check_k8s_health.verdict import Outcome, Reason, ServerReport
 
 if TYPE_CHECKING:
@@ -48,6 +49,12 @@ def collect(settings: Settings, targets: tuple[Target, ...], deadline: Deadline)
         else:
             reports.append(ServerReport(target, tuple(Outcome(endpoint, error=result)
                                                       for endpoint in settings.endpoints)))
+    if any(outcome.error is not None for report in reports for outcome in report.outcomes) and \
+            any(not target.plain_http for target in settings.targets):
+        # A CA file the TLS library could not read fails every request: that is the configuration error it
+        # was before the first request, when cli checked the files (see tlsfiles.check_tls_files).
+        deadline.enter("reading the TLS files")
+        check_tls_files(settings.target.tls)
     return tuple(reports)
 
 

@@ -13,11 +13,12 @@ import shutil
 import signal
 import subprocess
 from collections.abc import Mapping
-from typing import Any, NamedTuple, Optional
+from typing import Any, Optional
 
 from check_k8s_health.deadline import Deadline
 from check_k8s_health.errors import ConfigError
 from check_k8s_health.kubeconfig import Entry
+from check_k8s_health.record import NamedTuple
 
 API_VERSIONS = ("client.authentication.k8s.io/v1", "client.authentication.k8s.io/v1beta1")
 MAX_OUTPUT = 1024 * 1024

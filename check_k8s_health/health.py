@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import json
 import re
-from typing import NamedTuple, Optional
+from typing import Optional
+
+from check_k8s_health.record import NamedTuple
 
 # "[+]etcd ok", "[+]etcd excluded: ok", "[+]etcd excluded with etcd: ok" (1.34+), "[-]etcd failed: reason withheld"
 _PASSED = re.compile(r"\[\+\](?P<name>.+?) (?P<detail>ok|excluded(?: with \S+)?: ok)")

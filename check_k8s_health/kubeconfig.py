@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import Any, NamedTuple, Optional
+from typing import Any, Optional
 
 from check_k8s_health.errors import ConfigError
 from check_k8s_health.files import read_small_file
+from check_k8s_health.record import NamedTuple
 
 MAX_FILE_BYTES = 4 * 1024 * 1024
 

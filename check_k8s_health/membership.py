@@ -9,10 +9,11 @@ host. Both are at least WARNING. Pure, like ``verdict``: every row of the state 
 
 from __future__ import annotations
 
-from typing import NamedTuple, Optional
+from typing import Optional
 
 from nagiosplugin.state import Critical, Ok, ServiceState, Unknown, Warn
 
+from check_k8s_health.record import NamedTuple
 from check_k8s_health.roster import ENDPOINTS, LEASES, SLICE, Failure, Lease, Listing, Roster
 from check_k8s_health.settings import Settings
 from check_k8s_health.text import one_line

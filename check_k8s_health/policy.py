@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from fnmatch import fnmatchcase
-from typing import NamedTuple
 
 from nagiosplugin.state import Critical, Ok, ServiceState, Warn
+
+from check_k8s_health.record import NamedTuple
 
 
 class Policy(NamedTuple):

@@ -17,10 +17,11 @@ import ipaddress
 import json
 import re
 from collections.abc import Mapping
-from typing import Any, NamedTuple, Optional
+from typing import Any, Optional
 
 from check_k8s_health.answer import Answer
 from check_k8s_health.errors import PluginError
+from check_k8s_health.record import NamedTuple
 from check_k8s_health.settings import Target
 from check_k8s_health.targets import MAX_SERVERS
 from check_k8s_health.text import one_line

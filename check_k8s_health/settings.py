@@ -6,10 +6,11 @@ so each stage can be tested alone and no module holds state between runs.
 
 from __future__ import annotations
 
-from typing import NamedTuple, Optional
+from typing import Optional
 
 from check_k8s_health.components import COMPONENTS, Component
 from check_k8s_health.policy import Policy
+from check_k8s_health.record import NamedTuple
 
 #: ``health`` is etcd's JSON endpoint; the others are the Kubernetes health endpoints.
 ENDPOINTS = ("livez", "readyz", "healthz", "health")

@@ -14,11 +14,19 @@ from check_k8s_health.errors import ConfigError
 from check_k8s_health.settings import TlsSettings
 
 
-def check_tls_files(tls: TlsSettings) -> None:
+def check_tls_files(tls: TlsSettings, parse_ca: bool = True) -> None:
+    """``parse_ca=False`` (before the first request) leaves a CA that is a regular file, with no client
+    certificate to load, to the TLS library, which parses it on connecting anyway: a TLS context of its own here
+    would be paid on every run. ``engine.collect`` runs the whole check when a request fails."""
+    if tls.ca_file is None and tls.client_cert is None:
+        return
+    if tls.ca_file is not None:
+        _readable(tls.ca_file, _named(tls.ca_origin, tls.ca_file))
+        if not parse_ca and tls.client_cert is None and os.path.isfile(tls.ca_file):
+            return
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     if tls.ca_file is not None:
         ca = _named(tls.ca_origin, tls.ca_file)
-        _readable(tls.ca_file, ca)
         try:
             context.load_verify_locations(cafile=tls.ca_file)
         except (ssl.SSLError, OSError, ValueError) as exc:

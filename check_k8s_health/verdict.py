@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import time
-from typing import NamedTuple, Optional
+from typing import Optional
 
 from nagiosplugin import Range
 from nagiosplugin.state import Critical, Ok, ServiceState, Unknown, Warn
@@ -17,6 +17,7 @@ from check_k8s_health.answer import Answer
 from check_k8s_health.errors import PluginError
 from check_k8s_health.health import HealthBody, SubCheck, parse_body
 from check_k8s_health.policy import Policy
+from check_k8s_health.record import NamedTuple
 from check_k8s_health.settings import Target
 from check_k8s_health.text import one_line
 
