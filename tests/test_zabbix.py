@@ -297,14 +297,23 @@ def test_the_conf_explains_the_timeout_and_the_policy() -> None:
     assert "poststarthook/*" in text and "UnsafeUserParameters=0" in text
 
 
-def test_readme_shows_the_shipped_lines() -> None:
-    readme = (ROOT / "README.md").read_text()
-    start = readme.index("\n## Zabbix\n")
-    section = readme[start:readme.index("\n## ", start + 1)]
+def test_the_docs_show_the_shipped_lines() -> None:
+    section = (ROOT / "docs" / "zabbix-agent.md").read_text()
     shown = re.findall(r"^UserParameter=.*$", section, re.MULTILINE)
-    assert shown, "the README shows the lines to paste"
+    assert shown, "the docs show the lines to paste"
     assert set(shown) <= {f"UserParameter={key},{command}" for key, command in user_parameters().items()}
     assert "Timeout=10" in section and "poststarthook/*" in section and TEMPLATE.name in section
+
+
+def test_the_external_check_docs_show_the_template_and_what_the_server_needs() -> None:
+    text = (ROOT / "docs" / "zabbix-server.md").read_text()
+    document_key, discovery_key = master_keys(template(EXTERNAL_TEMPLATE))
+    assert f"`{document_key}`" in text and f"`{discovery_key[:discovery_key.index(',') + 1]}`" in text
+    assert EXTERNAL_TEMPLATE.name in text and the_template(template(EXTERNAL_TEMPLATE))["name"] in text
+    for needed in ("/usr/lib/zabbix/externalscripts", "ExternalScripts", "`zabbix`", "**default 3**", "proxy",
+                   "{$K8S.HEALTH.URL}", "{$K8S.HEALTH.CA_FILE}", "{$K8S.HEALTH.TOKEN_FILE}", "{$K8S.HEALTH.TIMEOUT}",
+                   "Why the token stays in a file", "chmod 640"):
+        assert needed in text, needed
 
 
 # -- the template ------------------------------------------------------------------------------------------------
