@@ -33,6 +33,9 @@ def test_the_package_installs_each_file_where_its_consumers_look(debian_package:
     examples = {path.removeprefix(f"{DOC}/examples/") for path in files if path.startswith(f"{DOC}/examples/")}
     shipped = {str(path.relative_to(ROOT / "contrib")) for path in (ROOT / "contrib").rglob("*") if path.is_file()}
     assert examples == shipped | {"rbac.yaml"}, "every example, uncompressed, and the RBAC manifest"
+    docs = {path.removeprefix(f"{DOC}/") for path in files if path.startswith(f"{DOC}/docs/")}
+    assert docs == {f"docs/{path.name}" for path in (ROOT / "docs").glob("*.md")}, "uncompressed: they link each other"
+    assert f"{DOC}/README.md" in files
     assert not [path for path in files if path.startswith(("/usr/bin/", "/usr/local/", "/etc/"))], files
     # Installed, the files are the repository's own.
     assert Path(ICINGA_CONF).read_text() == (ROOT / "icinga2-commands.conf").read_text()
