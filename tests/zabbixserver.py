@@ -37,7 +37,7 @@ WAIT = 120.0
 T = TypeVar("T")
 
 
-def free_port(low: int = 20000, high: int = 32000) -> int:
+def free_port(low: int = 20000, high: int = 26000) -> int:
     """A port nobody listens on now, below the kernel's ephemeral range (zabbix_server refuses ListenPort above
     32767)."""
     for candidate in range(low + os.getpid() % 1000, high):
@@ -129,7 +129,7 @@ def _postgres(folder: Path, stack: contextlib.ExitStack) -> int:
     data.chmod(0o700)
     subprocess.run(as_user("postgres", str(PG_BIN / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust",
                            "-E", "UTF8", "--locale=C.UTF-8"), check=True, capture_output=True, timeout=120)
-    port = free_port(33000, 40000)
+    port = free_port(26000, 29000)
     log = folder / "postgres.log"
     with log.open("wb") as output:
         proc = subprocess.Popen(as_user("postgres", str(PG_BIN / "postgres"), "-D", str(data), "-p", str(port),
@@ -215,7 +215,7 @@ def _frontend(folder: Path, pg_port: int, stack: contextlib.ExitStack) -> Api:
     assert "'/etc/zabbix/zabbix.conf.php'" in text
     config_class.unlink()  # a copy of a symlink would write through to /usr/share
     config_class.write_text(text.replace("'/etc/zabbix/zabbix.conf.php'", f"'{conf}'"))
-    port = free_port(40000, 50000)
+    port = free_port(29000, 32000)
     log = folder / "php.log"
     with log.open("wb") as output:
         proc = subprocess.Popen(["php", "-S", f"{HOST}:{port}", "-t", str(root)], stdin=subprocess.DEVNULL,
