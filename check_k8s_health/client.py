@@ -18,7 +18,7 @@ import socket
 import ssl
 import time
 import warnings
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, Optional, Union
 
 import requests
@@ -174,8 +174,7 @@ class HealthClient:
             self.cert_not_after = _not_after(sock)
         chunks: list[bytes] = []
         size = 0
-        # read1 returns whatever has arrived; read(amt) would wait for a full chunk from a trickling server.
-        read = getattr(response.raw, "read1", None) or response.raw.read
+        read = _body_reader(response.raw)
         while size <= MAX_BODY:
             left = budget.remaining()
             if left <= 0:
@@ -183,12 +182,41 @@ class HealthClient:
             if sock is not None:
                 with contextlib.suppress(OSError):  # closed already when the body ended with the connection
                     sock.settimeout(left)
-            chunk = read(_CHUNK, decode_content=True)
+            chunk = read(_CHUNK)
             if not chunk:
                 return b"".join(chunks), False
             chunks.append(chunk)
             size += len(chunk)
         return b"".join(chunks)[:MAX_BODY], True
+
+
+def _body_reader(raw: Any) -> Callable[[int], bytes]:
+    """Up to n bytes of what has arrived (urllib3 2's ``read1``): ``read(n)`` waits for n bytes, so against a
+    server trickling a byte at a time the deadline check between reads would never run.
+
+    urllib3 1.26 (Debian 12) has no ``read1``. There the steps of its own ``read`` run around http.client's
+    ``read1``: its exception mapping, its Content-Encoding decoder, and a body shorter than its Content-Length
+    reported as broken off, as urllib3 2 reports it. Should even those parts be missing, ``read`` it is."""
+    read1 = getattr(raw, "read1", None)
+    if read1 is not None:
+        return lambda amount: bytes(read1(amount, decode_content=True))
+    fp: Any = getattr(raw, "_fp", None)
+    if not (hasattr(fp, "read1") and all(hasattr(raw, name) for name in ("_error_catcher", "_init_decoder",
+                                                                          "_decode"))):
+        return lambda amount: bytes(raw.read(amount, decode_content=True))
+
+    def read(amount: int) -> bytes:
+        raw._init_decoder()
+        with raw._error_catcher():
+            data = fp.read1(amount)
+            left = getattr(fp, "length", None)
+            if not data and left:
+                raise http.client.IncompleteRead(b"", left)
+            if data and left == 0:
+                fp.read(0)  # only read() marks a finished body closed, which hands the connection back for reuse
+        return bytes(raw._decode(data, True, not data))
+
+    return read
 
 
 def _not_after(sock: socket.socket) -> Optional[float]:
@@ -244,7 +272,9 @@ def _causes(exc: BaseException) -> Iterator[BaseException]:
         seen.add(id(current))
         yield current
         nested = [arg for arg in current.args if isinstance(arg, BaseException)]
-        for attr in ("reason", "__cause__", "__context__"):
+        # A context raised "from None" is hidden on purpose: urllib3 1.26 hides the TypeError of its Python 2
+        # getresponse(buffering=True) attempt that way, and it says nothing about the server.
+        for attr in ("reason", "__cause__") if current.__suppress_context__ else ("reason", "__cause__", "__context__"):
             value = getattr(current, attr, None)
             if isinstance(value, BaseException):
                 nested.append(value)

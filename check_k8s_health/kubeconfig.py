@@ -130,8 +130,7 @@ def _read(path: str) -> Mapping[str, Any]:
 
     data = read_small_file(path, "kubeconfig", MAX_FILE_BYTES)
     try:
-        # libyaml's loader when PyYAML has it (the wheels do): parsing in C, same safe subset of YAML.
-        document = yaml.load(data, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # noqa: S506
+        document = yaml.load(data, Loader=_loader())  # noqa: S506
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         at = f" at line {mark.line + 1}" if mark is not None else ""
@@ -144,6 +143,21 @@ def _read(path: str) -> Mapping[str, Any]:
     if not isinstance(document, dict):
         raise ConfigError(f"kubeconfig {path} is not a kubeconfig (a mapping with clusters, users, contexts)")
     return document
+
+
+def _loader() -> Any:
+    """libyaml's loader (parsing in C, same safe subset of YAML) where libyaml refuses deep nesting itself (0.2.6,
+    as in PyYAML's wheels). libyaml 0.2.5 (Debian 12) recurses through a file of 100,000 "[" until the process
+    dies of a segmentation fault; Python's own loader stops at the recursion limit with a RecursionError."""
+    import yaml
+
+    try:
+        from yaml import _yaml
+
+        refuses_deep_nesting = _yaml.get_version() >= (0, 2, 6)
+    except (ImportError, AttributeError):
+        refuses_deep_nesting = False
+    return yaml.CSafeLoader if refuses_deep_nesting else yaml.SafeLoader
 
 
 def _entries(document: Mapping[str, Any], key: str, path: str) -> list[Entry]:

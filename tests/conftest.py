@@ -21,6 +21,15 @@ from fakeapi import KNOWN_TOKENS, FakeApiServer
 
 COMMAND = Path(sys.executable).parent / "check_k8s_health"
 
+#: The install the current test runs: pip's console script above, or the Debian package's plugin while a test
+#: parametrised with ``each_install`` runs its "deb" case.
+_under_test = [COMMAND]
+
+
+def plugin() -> Path:
+    """The plugin under test, for tests that build their own command line around it."""
+    return _under_test[-1]
+
 #: Variables from the developer's shell that could change what the plugin does.
 _LEAKY = ("http_proxy", "https_proxy", "all_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY",
           "NO_PROXY", "KUBECONFIG", "KUBERNETES_SERVICE_HOST", "KUBERNETES_SERVICE_PORT", "K8S_HEALTH_TOKEN",
@@ -71,7 +80,7 @@ def run_plugin(*args: str, env: Optional[Mapping[str, str]] = None, timeout: flo
 
     started = time.monotonic()
     full_env = clean_env(env)
-    proc = subprocess.run([*(command or [str(COMMAND)]), *args], capture_output=True, text=True,
+    proc = subprocess.run([*(command or [str(plugin())]), *args], capture_output=True, text=True,
                           env=full_env, timeout=timeout, stdin=subprocess.DEVNULL, check=False)
     result = Run(proc.returncode, proc.stdout, proc.stderr, time.monotonic() - started)
     for secret in _secrets_of(args, full_env):
@@ -108,9 +117,22 @@ def _installed_command() -> Iterator[None]:
     yield
 
 
+@pytest.fixture(params=["pip", "deb"])
+def each_install(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Runs a test against both installs: ``pip install .`` into the test venv (the newest libraries), and the
+    Debian package on Debian's python3-nagiosplugin 1.3.2, python3-requests 2.28 and urllib3 1.26."""
+    if request.param == "deb":
+        _under_test.append(request.getfixturevalue("debian_plugin"))
+    try:
+        yield request.param
+    finally:
+        del _under_test[1:]
+
+
 def ca_args(server: FakeApiServer) -> list[str]:
     """Point the plugin at one fake server and trust its CA."""
     return ["-s", server.url, "--certificate-authority", server.ca_file]
 
 
 from consumers import consumer_plugin  # noqa: E402,F401  (a session fixture the consumer tests share)
+from debpackage import debian_package, debian_plugin  # noqa: E402,F401  (the built and installed .deb)

@@ -13,6 +13,9 @@ import pytest
 from conftest import ca_args, run_plugin
 from fakeapi import FakeApiServer, Reply, etcd_down_routes, healthy_routes, shutdown_routes
 
+#: Every case runs against the pip install and the Debian package.
+pytestmark = pytest.mark.usefixtures("each_install")
+
 
 @pytest.fixture
 def healthy() -> Iterator[FakeApiServer]:

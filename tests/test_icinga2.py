@@ -239,6 +239,58 @@ def _stop(daemon: subprocess.Popen[bytes]) -> None:
     daemon.wait(timeout=10)
 
 
+def _run_daemon(workdir: Path, name: str, plugin_dir: str, includes: str, *, services: dict[str, dict[str, Value]],
+                ca_file: str) -> tuple[dict[str, Result], dict[str, str], str]:
+    """Runs a private icinga2 daemon until every service has a result; returns the results, the logged command
+    line of each service and the debug log."""
+    out = workdir / f"out-{name}"
+    out.mkdir()
+    out.chmod(0o777)  # the daemon runs as nagios
+    objects = "".join(
+        f'object Service "{service}" {{\n  host_name = "k8s-cp"\n  check_command = "k8s_health"\n'
+        "  check_interval = 2s\n  retry_interval = 2s\n"
+        + _vars({"certificate_authority": ca_file, **variables}) + "}\n"
+        for service, variables in services.items())
+    config = workdir / f"{name}.conf"
+    config.write_text(
+        f'const PluginDir = "/usr/lib/nagios/plugins"\nconst PluginContribDir = "{plugin_dir}"\n' + includes
+        + 'object CheckerComponent "checker" {}\n'
+        f'object FileLogger "debug" {{\n  path = "{out}/debug.log"\n  severity = "debug"\n}}\n'
+        'object PerfdataWriter "perfdata" {\n'
+        f'  service_perfdata_path = "{out}/service-perfdata"\n  service_temp_path = "{out}/service-tmp"\n'
+        f'  host_perfdata_path = "{out}/host-perfdata"\n  host_temp_path = "{out}/host-tmp"\n'
+        f'  rotation_interval = 5s\n  service_format_template = "{PERFDATA_TEMPLATE}"\n}}\n'
+        'object Host "k8s-cp" {\n  check_command = "dummy"\n  address = "127.0.0.1"\n}\n' + objects)
+    config.chmod(0o644)
+    paths = {"InitRunDir": out, "StatePath": out / "icinga2.state", "ModAttrPath": out / "modattr.conf",
+             "ObjectsPath": out / "objects.debug", "VarsPath": out / "icinga2.vars", "CacheDir": out,
+             "DataDir": out, "SpoolDir": out, "LogDir": out}
+    defines = [f"-DConfiguration.{key}={value}" for key, value in paths.items()]
+    with open(out / "daemon.log", "wb") as log:
+        daemon = subprocess.Popen(["icinga2", "daemon", "-c", str(config), *defines], stdout=log,
+                                  stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+    results: dict[str, Result] = {}
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and daemon.poll() is None and set(results) != set(services):
+            time.sleep(0.25)
+            for path in sorted(out.glob("service-perfdata.*")):
+                for match in RECORD.finditer(path.read_text(errors="replace")):
+                    results.setdefault(match[1], Result(int(match[2]), match[3], match[4]))
+    finally:
+        _stop(daemon)
+    diagnostics = (out / "daemon.log").read_text(errors="replace")[-3000:]
+    assert set(results) == set(services), f"no result for {set(services) - set(results)}: {diagnostics}"
+    debug_log = (out / "debug.log").read_text(errors="replace")
+    command_lines: dict[str, str] = {}
+    for line in debug_log.splitlines():
+        for service, variables in services.items():
+            if "Running command" in line and f"'--timeout' '{variables['timeout']}'" in line:
+                command_lines.setdefault(service, line)
+    assert set(command_lines) == set(services), debug_log[-3000:]
+    return results, command_lines, debug_log
+
+
 @pytest.fixture(scope="module")
 def daemon_run(workdir: Path, consumer_plugin: Path) -> Iterator[DaemonRun]:
     cut = {"/readyz": Reply.from_capture("members/readyz_verbose_member3_cut_from_etcd.txt")}
@@ -247,53 +299,9 @@ def daemon_run(workdir: Path, consumer_plugin: Path) -> Iterator[DaemonRun]:
             control_plane([healthy_routes(), healthy_routes(), cut]) as plane:
         ca_file = readable_copy(healthy.ca_file, workdir, "ca.crt")
         plane_ca = readable_copy(plane.lb.ca_file, workdir, "members-ca.crt")
-        out = workdir / "out"
-        out.mkdir()
-        out.chmod(0o777)  # the daemon runs as nagios
-        services = _services(healthy, etcd_down, plane, plane_ca)
-        objects = "".join(
-            f'object Service "{name}" {{\n  host_name = "k8s-cp"\n  check_command = "k8s_health"\n'
-            "  check_interval = 2s\n  retry_interval = 2s\n"
-            + _vars({"certificate_authority": ca_file, **variables}) + "}\n"
-            for name, variables in services.items())
-        config = workdir / "e2e.conf"
-        config.write_text(
-            f'const PluginDir = "/usr/lib/nagios/plugins"\nconst PluginContribDir = "{consumer_plugin.parent}"\n'
-            + INCLUDES + f'include "{workdir}/icinga2-commands.conf"\n'
-            'object CheckerComponent "checker" {}\n'
-            f'object FileLogger "debug" {{\n  path = "{out}/debug.log"\n  severity = "debug"\n}}\n'
-            'object PerfdataWriter "perfdata" {\n'
-            f'  service_perfdata_path = "{out}/service-perfdata"\n  service_temp_path = "{out}/service-tmp"\n'
-            f'  host_perfdata_path = "{out}/host-perfdata"\n  host_temp_path = "{out}/host-tmp"\n'
-            f'  rotation_interval = 5s\n  service_format_template = "{PERFDATA_TEMPLATE}"\n}}\n'
-            'object Host "k8s-cp" {\n  check_command = "dummy"\n  address = "127.0.0.1"\n}\n' + objects)
-        config.chmod(0o644)
-        paths = {"InitRunDir": out, "StatePath": out / "icinga2.state", "ModAttrPath": out / "modattr.conf",
-                 "ObjectsPath": out / "objects.debug", "VarsPath": out / "icinga2.vars", "CacheDir": out,
-                 "DataDir": out, "SpoolDir": out, "LogDir": out}
-        defines = [f"-DConfiguration.{key}={value}" for key, value in paths.items()]
-        with open(out / "daemon.log", "wb") as log:
-            daemon = subprocess.Popen(["icinga2", "daemon", "-c", str(config), *defines], stdout=log,
-                                      stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
-        results: dict[str, Result] = {}
-        try:
-            deadline = time.monotonic() + 30
-            while time.monotonic() < deadline and daemon.poll() is None and set(results) != set(services):
-                time.sleep(0.25)
-                for path in sorted(out.glob("service-perfdata.*")):
-                    for match in RECORD.finditer(path.read_text(errors="replace")):
-                        results.setdefault(match[1], Result(int(match[2]), match[3], match[4]))
-        finally:
-            _stop(daemon)
-        diagnostics = (out / "daemon.log").read_text(errors="replace")[-3000:]
-        assert set(results) == set(services), f"no result for {set(services) - set(results)}: {diagnostics}"
-        debug_log = (out / "debug.log").read_text(errors="replace")
-        command_lines: dict[str, str] = {}
-        for line in debug_log.splitlines():
-            for name, variables in services.items():
-                if "Running command" in line and f"'--timeout' '{variables['timeout']}'" in line:
-                    command_lines.setdefault(name, line)
-        assert set(command_lines) == set(services), debug_log[-3000:]
+        results, command_lines, debug_log = _run_daemon(
+            workdir, "e2e", str(consumer_plugin.parent), INCLUDES + f'include "{workdir}/icinga2-commands.conf"\n',
+            services=_services(healthy, etcd_down, plane, plane_ca), ca_file=ca_file)
         yield DaemonRun(results, command_lines, debug_log, healthy, plane.name(2))
 
 
@@ -379,6 +387,25 @@ def test_daemon_renders_every_variable(daemon_run: DaemonRun) -> None:
     assert "'-vv'" in argv and "'-v'" not in argv and "'-vvv'" not in argv, argv
     result = daemon_run.results["every-variable"]
     assert result.output.startswith("K8S_HEALTH "), result  # the plugin ran and answered in its own words
+
+
+def test_the_packaged_command_comes_with_plugins_contrib(workdir: Path, debian_plugin: Path) -> None:
+    """The includes of the stock icinga2.conf and Debian's PluginContribDir, nothing of the repository's: the
+    Debian package's plugins-contrib.d/k8s_health.conf defines k8s_health, and it runs the packaged plugin."""
+    with FakeApiServer(healthy_routes()) as healthy, FakeApiServer(etcd_down_routes(), ca=healthy.ca) as down:
+        ca_file = readable_copy(healthy.ca_file, workdir, "packaged-ca.crt")
+        services: dict[str, dict[str, Value]] = {"healthy": {"server": healthy.url, "timeout": 7},
+                                                 "etcd-down": {"server": down.url, "timeout": 8}}
+        results, command_lines, _ = _run_daemon(workdir, "packaged", str(debian_plugin.parent),
+                                                INCLUDES + "include <plugins-contrib>\n", services=services,
+                                                ca_file=ca_file)
+    assert debian_plugin.parent == Path("/usr/lib/nagios/plugins")
+    assert results["healthy"].state == 0, results
+    assert results["healthy"].output.startswith("K8S_HEALTH OK - readyz: all 33 sub-checks passed"), results
+    assert results["etcd-down"].state == 2, results
+    assert results["etcd-down"].output.startswith("K8S_HEALTH CRITICAL - readyz: etcd, etcd-readiness failed"), results
+    for line in command_lines.values():
+        assert f"'{debian_plugin}'" in line, line
 
 
 # -- Icinga's perfdata parser ----------------------------------------------------------------------------------

@@ -37,6 +37,9 @@ ROOT = Path(__file__).resolve().parent.parent
 CONTRIB = ROOT / "contrib" / "zabbix"
 USER_PARAMETERS = CONTRIB / "userparameter_k8s_health.conf"
 TEMPLATE = CONTRIB / "template_k8s_health.yaml"
+EXTERNAL_TEMPLATE = CONTRIB / "template_k8s_health_external.yaml"
+#: Both templates: the agent's (UserParameter items) and the Zabbix server's or proxy's (External checks).
+TEMPLATES = [pytest.param(TEMPLATE, id="agent"), pytest.param(EXTERNAL_TEMPLATE, id="external")]
 
 #: What the agent rejects in key parameters with UnsafeUserParameters=0, its default (consumers.md §6.2, verified).
 UNSAFE = frozenset("\\'\"`*?[]{}~$!&;()<>|#@\n")
@@ -94,8 +97,8 @@ def user_parameters() -> dict[str, str]:
     return lines
 
 
-def template() -> dict[str, Any]:
-    export = yaml.safe_load(TEMPLATE.read_text())["zabbix_export"]
+def template(path: Path = TEMPLATE) -> dict[str, Any]:
+    export = yaml.safe_load(path.read_text())["zabbix_export"]
     assert isinstance(export, dict)
     return export
 
@@ -122,6 +125,50 @@ def jsonpath_of(item: dict[str, Any]) -> dict[str, Any]:
     step = steps[0]
     assert isinstance(step, dict)
     return step
+
+
+def master_keys(export: dict[str, Any]) -> tuple[str, str]:
+    """The keys of the two items that run the plugin: the JSON document and the discovery rule."""
+    (document,) = [item["key"] for item in the_template(export)["items"] if item.get("type") != "DEPENDENT"]
+    (discovery,) = [rule["key"] for rule in the_template(export)["discovery_rules"]]
+    return document, discovery
+
+
+def key_parameters(key: str) -> list[str]:
+    """The parameters of an item key ``name["a","b",c]`` as Zabbix splits them (quoted, with ``\\"`` for a quote,
+    or bare up to the next comma): for an External check, the plugin's argv."""
+    _, bracket, rest = key.partition("[")
+    assert bracket and rest.endswith("]"), key
+    body, params, position = rest[:-1], [], 0
+    while True:
+        while body[position:position + 1] == " ":
+            position += 1
+        if body[position:position + 1] == '"':
+            end = position + 1
+            while body[end] != '"':
+                end += 2 if body[end:end + 2] == '\\"' else 1
+            params.append(body[position + 1:end].replace('\\"', '"'))
+            position = end + 1
+        else:
+            end = body.find(",", position)
+            end = len(body) if end < 0 else end
+            params.append(body[position:end].strip())
+            position = end
+        if position >= len(body):
+            return params
+        assert body[position] == ",", key
+        position += 1
+
+
+def external_args(key: str, macros: dict[str, str]) -> list[str]:
+    """The argv the server gives ``check_k8s_health`` for an External check key, with the user macros resolved."""
+    assert key.startswith("check_k8s_health["), key
+    return [re.sub(r"\{\$[A-Z0-9._]+\}", lambda found: macros[found.group(0)], param)
+            for param in key_parameters(key)]
+
+
+def template_macros(export: dict[str, Any]) -> dict[str, str]:
+    return {macro["macro"]: macro["value"] for macro in the_template(export)["macros"]}
 
 
 def shipped_args(key: str, url: str, token_file: str, ca_file: str) -> list[str]:
@@ -252,14 +299,23 @@ def test_the_conf_explains_the_timeout_and_the_policy() -> None:
     assert "poststarthook/*" in text and "UnsafeUserParameters=0" in text
 
 
-def test_readme_shows_the_shipped_lines() -> None:
-    readme = (ROOT / "README.md").read_text()
-    start = readme.index("\n## Zabbix\n")
-    section = readme[start:readme.index("\n## ", start + 1)]
+def test_the_docs_show_the_shipped_lines() -> None:
+    section = (ROOT / "docs" / "zabbix-agent.md").read_text()
     shown = re.findall(r"^UserParameter=.*$", section, re.MULTILINE)
-    assert shown, "the README shows the lines to paste"
+    assert shown, "the docs show the lines to paste"
     assert set(shown) <= {f"UserParameter={key},{command}" for key, command in user_parameters().items()}
     assert "Timeout=10" in section and "poststarthook/*" in section and TEMPLATE.name in section
+
+
+def test_the_external_check_docs_show_the_template_and_what_the_server_needs() -> None:
+    text = (ROOT / "docs" / "zabbix-server.md").read_text()
+    document_key, discovery_key = master_keys(template(EXTERNAL_TEMPLATE))
+    assert f"`{document_key}`" in text and f"`{discovery_key[:discovery_key.index(',') + 1]}`" in text
+    assert EXTERNAL_TEMPLATE.name in text and the_template(template(EXTERNAL_TEMPLATE))["name"] in text
+    for needed in ("/usr/lib/zabbix/externalscripts", "ExternalScripts", "`zabbix`", "**default 3**", "proxy",
+                   "{$K8S.HEALTH.URL}", "{$K8S.HEALTH.CA_FILE}", "{$K8S.HEALTH.TOKEN_FILE}", "{$K8S.HEALTH.TIMEOUT}",
+                   "Why the token stays in a file", "chmod 640"):
+        assert needed in text, needed
 
 
 # -- the template ------------------------------------------------------------------------------------------------
@@ -300,8 +356,9 @@ def _references(expression: str, host: str) -> list[str]:
     return keys
 
 
-def test_template_is_a_6_0_export_with_unique_uuids() -> None:
-    export = template()
+@pytest.mark.parametrize("path", TEMPLATES)
+def test_template_is_a_6_0_export_with_unique_uuids(path: Path) -> None:
+    export = template(path)
     assert export["version"] == "6.0"
     tmpl = the_template(export)
     assert set(tmpl) <= TEMPLATE_FIELDS, set(tmpl) - TEMPLATE_FIELDS
@@ -319,23 +376,28 @@ def test_template_is_a_6_0_export_with_unique_uuids() -> None:
     assert len(needing) == len(uuids) - len(export["groups"])
 
 
-def test_template_items_follow_the_import_schema() -> None:
-    export = template()
+@pytest.mark.parametrize("path", TEMPLATES)
+def test_template_items_follow_the_import_schema(path: Path) -> None:
+    export = template(path)
     tmpl = the_template(export)
     agent_keys = {key for key in user_parameters() if not key.endswith("[*]")}
     valuemaps = {valuemap["name"] for valuemap in tmpl["valuemaps"]}
     items = tmpl["items"]
+    document_key, discovery_key = master_keys(export)
     masters = {item["key"] for item in items if item.get("type", "ZABBIX_PASSIVE") != "DEPENDENT"}
-    assert masters == {"k8s.health.json"}
+    assert masters == {document_key}
     rules = tmpl["discovery_rules"]
-    assert [rule["key"] for rule in rules] == ["k8s.health.discovery"]
     for element, allowed in [*((item, ITEM_FIELDS) for item in items), *((rule, RULE_FIELDS) for rule in rules),
                              *((prototype, PROTOTYPE_FIELDS) for prototype in item_prototypes(export))]:
         assert set(element) <= allowed, (element["key"], set(element) - allowed)
         kind = element.get("type", "ZABBIX_PASSIVE")
         assert kind in ITEM_TYPES and element.get("value_type", "UNSIGNED") in VALUE_TYPES, element["key"]
         if kind == "ZABBIX_PASSIVE":
+            assert path == TEMPLATE, "the external-check template needs no agent"
             assert element["key"] in agent_keys, f"{element['key']} is no UserParameter of the shipped conf"
+            assert "master_item" not in element
+        elif kind == "EXTERNAL":
+            assert path == EXTERNAL_TEMPLATE and element["key"] in (document_key, discovery_key), element["key"]
             assert "master_item" not in element
         elif kind == "DEPENDENT":
             assert element["master_item"]["key"] in masters, element["key"]
@@ -345,7 +407,7 @@ def test_template_items_follow_the_import_schema() -> None:
         for step in element.get("preprocessing", []):
             assert step["type"] in STEP_TYPES and isinstance(step["parameters"], list), element["key"]
             assert step.get("error_handler", "ORIGINAL_ERROR") in ERROR_HANDLERS, element["key"]
-    master = next(item for item in items if item["key"] == "k8s.health.json")
+    master = next(item for item in items if item["key"] == document_key)
     assert master["value_type"] == "TEXT" and master["trends"] == "0"
     assert master["history"] in ("0", "1h", "1d"), "the raw document is only kept briefly"
     # One value per state code, in the plugin's numbering.
@@ -353,8 +415,9 @@ def test_template_items_follow_the_import_schema() -> None:
     assert mapping == {"0": "OK", "1": "WARNING", "2": "CRITICAL", "3": "UNKNOWN"}
 
 
-def test_template_triggers_use_existing_items_and_the_plugins_state_code() -> None:
-    export = template()
+@pytest.mark.parametrize("path", TEMPLATES)
+def test_template_triggers_use_existing_items_and_the_plugins_state_code(path: Path) -> None:
+    export = template(path)
     tmpl = the_template(export)
     host = tmpl["template"]
     item_keys = {item["key"] for item in tmpl["items"]}
@@ -392,8 +455,9 @@ def test_template_triggers_use_existing_items_and_the_plugins_state_code() -> No
     assert any("nodata(" in trigger["expression"] for trigger in triggers), "a timeout leaves no value at all"
 
 
-def test_item_prototypes_address_sub_checks_with_filters() -> None:
-    export = template()
+@pytest.mark.parametrize("template_path", TEMPLATES)
+def test_item_prototypes_address_sub_checks_with_filters(template_path: Path) -> None:
+    export = template(template_path)
     rule = the_template(export)["discovery_rules"][0]
     assert rule["lifetime"] and rule["delay"]
     for prototype in item_prototypes(export):
@@ -407,6 +471,57 @@ def test_item_prototypes_address_sub_checks_with_filters() -> None:
         assert path.endswith(".first()")
         # A document without this sub-check (server unreachable: no list) must not make the item unsupported.
         assert step["error_handler"] == "CUSTOM_VALUE" and step["error_handler_params"] == "3"
+
+
+def _without_master_keys(path: Path) -> Any:
+    """A template with what may differ between the two removed: UUIDs, descriptions, the template name, the
+    master item's type and key."""
+    export = template(path)
+    document_key, discovery_key = master_keys(export)
+    name = the_template(export)["template"]
+    text = yaml.safe_dump(export, width=1_000_000).replace(name, "TEMPLATE")
+    export = yaml.safe_load(text.replace(document_key.replace("'", "''"), "MASTER")
+                            .replace(discovery_key.replace("'", "''"), "DISCOVERY"))
+    for _, node in list(_walk(export)):
+        node.pop("uuid", None)
+        node.pop("description", None)
+        if node.get("type") == "EXTERNAL":
+            del node["type"]
+    the_template(export)["macros"] = [macro for macro in the_template(export)["macros"]
+                                      if macro["macro"] in template_macros(template(TEMPLATE))]
+    return export
+
+
+def test_the_two_templates_differ_only_in_the_master_items() -> None:
+    """Same dependent items, discovery filter, prototypes, triggers and value map: one template must not be
+    fixed without the other."""
+    assert _without_master_keys(EXTERNAL_TEMPLATE) == _without_master_keys(TEMPLATE)
+    agent, external = template(TEMPLATE), template(EXTERNAL_TEMPLATE)
+    assert the_template(agent)["template"] != the_template(external)["template"], "both can be imported"
+    uuids = [{node["uuid"] for _, node in _walk(export) if "uuid" in node} for export in (agent, external)]
+    assert uuids[0] & uuids[1] == {group["uuid"] for group in agent["groups"]}
+
+
+def test_external_check_keys_are_valid_plugin_command_lines() -> None:
+    export = template(EXTERNAL_TEMPLATE)
+    macros = template_macros(export)
+    assert {"{$K8S.HEALTH.URL}", "{$K8S.HEALTH.CA_FILE}", "{$K8S.HEALTH.TOKEN_FILE}"} <= set(macros)
+    parser = build_parser()
+    document_key, discovery_key = master_keys(export)
+    for key in (document_key, discovery_key):
+        args = parser.parse_args(external_args(key, macros))
+        assert args.discover == (key == discovery_key), key
+        assert args.output == ("nagios" if args.discover else "json"), key
+        assert args.server == [macros["{$K8S.HEALTH.URL}"]], key
+        assert args.token_file == macros["{$K8S.HEALTH.TOKEN_FILE}"], key
+        assert args.certificate_authority == macros["{$K8S.HEALTH.CA_FILE}"], key
+        assert args.endpoint == ["livez", "readyz"] and args.verbose == 0, key
+        # The server kills the script at its Timeout (default 3 s); the default deadline answers before.
+        assert args.timeout + 1 <= DEFAULT_AGENT_TIMEOUT, key
+    # Each macro the keys use is defined with a value the plugin accepts (an empty one it would refuse).
+    used = set(re.findall(r"\{\$[A-Z0-9._]+\}", document_key + discovery_key))
+    assert used <= set(macros) and all(macros[macro] for macro in used)
+    assert key_parameters(document_key)[2:] == key_parameters(discovery_key)[1:], "same server, same options"
 
 
 # -- the template against the plugin's real documents -------------------------------------------------------------
@@ -471,6 +586,46 @@ def test_template_jsonpaths_when_the_server_is_unreachable(token_and_ca: tuple[s
                 jsonpath(document, with_macros(jsonpath_of(prototype)["parameters"][0], row))
     gone = run_plugin(*shipped_args("k8s.health.discovery", url, *token_and_ca))
     assert "data" not in json.loads(gone.stdout), "Zabbix would delete every discovered item"
+
+
+def _documented_policy() -> list[str]:
+    """The policy options of the example command line in the conf's comments (quoted there for /bin/sh)."""
+    example = re.search(r"^#\s+\.\.\. (--output json .*) \.\.\.$", USER_PARAMETERS.read_text(), re.MULTILINE)
+    assert example is not None
+    argv = shlex.split(example.group(1))
+    policy = [arg for option, value in zip(argv, argv[1:]) if option.endswith("-check") for arg in (option, value)]
+    assert policy[:2] == ["--warning-check", "poststarthook/*"], argv
+    return policy
+
+
+@pytest.mark.parametrize("path", TEMPLATES)
+def test_the_documented_policy_reaches_both_warning_triggers(path: Path, token_and_ca: tuple[str, str]) -> None:
+    """A failed post-start hook with the documented --warning-check 'poststarthook/*': the document says
+    WARNING, and the values the template computes from it are the ones its two WARNING triggers fire on."""
+    export = template(path)
+    healthy = healthy_routes()["/readyz"]
+    hook = "poststarthook/start-apiextensions-controllers"
+    body = healthy.body.replace(f"[+]{hook} ok".encode(), f"[-]{hook} failed: reason withheld".encode())
+    body = body.replace(b"readyz check passed", b"readyz check failed")
+    assert body.count(b"[-]") == 1
+    routes = {**healthy_routes(), "/readyz": dataclasses.replace(healthy, status=500, body=body)}
+    token, ca_file = token_and_ca
+    with FakeApiServer(routes, server_names=SERVER_NAMES) as server:
+        shutil.copy(server.ca_file, ca_file)
+        run = run_plugin(*shipped_args("k8s.health.json", server.url, token, ca_file), *_documented_policy())
+        name = f"{HOST}:{server.port}"
+    document = json.loads(run.stdout)
+    (code,) = [item for item in dependent_items(export) if item["key"] == "k8s.health.code"]
+    assert run.code == 1 == jsonpath(document, jsonpath_of(code)["parameters"][0])
+    tmpl = the_template(export)
+    triggers = [*export["triggers"], *(t for item in tmpl["items"] for t in item.get("triggers", []))]
+    (overall,) = [t for t in triggers if t["priority"] == "WARNING"]
+    assert re.search(r"last\(/[^/]*/k8s\.health\.code\)=1 ", overall["expression"]), overall["expression"]
+    row = {"{#SERVER}": name, "{#ENDPOINT}": "readyz", "{#CHECK}": hook}
+    (prototype,) = item_prototypes(export)
+    assert jsonpath(document, with_macros(jsonpath_of(prototype)["parameters"][0], row)) == 1
+    (warning,) = [t for t in prototype["trigger_prototypes"] if t["priority"] == "WARNING"]
+    assert warning["expression"].endswith(")=1"), warning["expression"]
 
 
 # -- a private zabbix_agentd ---------------------------------------------------------------------------------------

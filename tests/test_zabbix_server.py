@@ -1,0 +1,290 @@
+"""Both Zabbix templates in a real Zabbix 6.0 server (tests/zabbixserver.py): imported through the API, each linked
+to a host, and the values read back through the API while a fake API server changes state.
+
+- "k8s-agent" uses template_k8s_health.yaml: the server polls a private zabbix_agentd running the shipped
+  UserParameter lines;
+- "k8s-external" uses template_k8s_health_external.yaml: the server runs the Debian package's plugin from its
+  ExternalScripts folder, with the URL, CA file and token file as host macros.
+
+Skipped without root or the Debian packages (tests/run installs them).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import grp
+import json
+import os
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, Optional, TypeVar
+
+import pytest
+from consumers import need, readable_copy, world_readable_dir
+from fakeapi import FakeApiServer, Reply, etcd_down_routes, healthy_routes
+from test_zabbix import (
+    EXTERNAL_TEMPLATE,
+    SERVER_NAMES,
+    TEMPLATE,
+    TOKEN,
+    Agent,
+    local_lines,
+    master_keys,
+    running_agent,
+    template,
+    the_template,
+)
+from zabbixserver import PROGRAMS, ZabbixServer, wait_for, zabbix_server
+
+#: The rules configuration.import needs for everything the templates hold (Zabbix 6.0 names).
+IMPORT_RULES = {name: {"createMissing": True, "updateExisting": True}
+                for name in ("groups", "templates", "items", "discoveryRules", "triggers", "valueMaps")}
+#: /readyz answering this late is a WARNING by the external template's default {$K8S.HEALTH.TIME.WARN} of 1 s.
+SLOW = 1.5
+
+T = TypeVar("T")
+
+
+@dataclasses.dataclass
+class Host:
+    name: str
+    hostid: str
+    document_key: str
+    discovery_key: str
+
+
+@dataclasses.dataclass
+class Setup:
+    zabbix: ZabbixServer
+    server: FakeApiServer
+    agent: Agent
+    hosts: dict[str, Host]  # by template path name: "agent", "external"
+    imported: dict[str, bool]
+
+    def set_routes(self, routes: dict[str, Reply]) -> None:
+        for path in ("/readyz", "/livez", "/healthz", "/readyz/etcd"):
+            self.server.set_route(path, routes.get(path))
+
+    def items(self, host: Host, key_search: Optional[str] = None) -> list[dict[str, Any]]:
+        params: dict[str, Any] = {"hostids": host.hostid, "output": ["itemid", "key_", "lastvalue", "lastclock",
+                                                                     "state", "error", "type"]}
+        if key_search:
+            params["search"] = {"key_": key_search}
+        result = self.zabbix.api.call("item.get", params)
+        assert isinstance(result, list)
+        return result
+
+    def item(self, host: Host, key: str) -> dict[str, Any]:
+        (found,) = [item for item in self.items(host) if item["key_"] == key]
+        return found
+
+    def check_now(self, host: Host, *keys: str) -> None:
+        """Zabbix's "Execute now" (task type 6) for the items that run the plugin."""
+        ids = [self.item(host, key)["itemid"] for key in keys if key != host.discovery_key]
+        rules = self.zabbix.api.call("discoveryrule.get", {"hostids": host.hostid, "output": ["itemid", "key_"]})
+        ids += [rule["itemid"] for rule in rules if rule["key_"] in keys]
+        self.zabbix.api.call("task.create", [{"type": 6, "request": {"itemid": itemid}} for itemid in ids])
+
+    def until(self, host: Host, what: str, probe: Callable[[], Optional[T]], *keys_to_run: str) -> T:
+        """Wait until ``probe`` holds, asking the server every few seconds to run the plugin items again
+        ("Execute now"): a run begun before the fake server changed state may still store an old value, so tests
+        wait for the value they expect instead of taking the next one."""
+        asked = [0.0]
+
+        def again() -> Optional[T]:
+            found = probe()
+            if found is None and time.monotonic() - asked[0] > 5:
+                self.check_now(host, *(keys_to_run or (host.document_key,)))
+                asked[0] = time.monotonic()
+            return found
+
+        return wait_for(f"{what} on {host.name}", again, diagnostics=self.diagnostics)
+
+    def value_becomes(self, host: Host, key: str, expected: str) -> str:
+        return self.value_where(host, key, f"= {expected}", lambda value: value == expected)
+
+    def value_where(self, host: Host, key: str, what: str, holds: Callable[[str], bool]) -> str:
+        """The item's last value once it satisfies ``holds`` (an empty value, none yet, never does)."""
+        def arrived() -> Optional[str]:
+            value = str(self.item(host, key)["lastvalue"])
+            return value if value and holds(value) else None
+
+        return self.until(host, f"{key} {what}", arrived)
+
+    def trigger_value(self, host: Host, description: str) -> Optional[int]:
+        triggers = self.zabbix.api.call("trigger.get", {"hostids": host.hostid, "output": ["description", "value"],
+                                                        "expandDescription": True})
+        values = [int(trigger["value"]) for trigger in triggers if trigger["description"] == description]
+        return values[0] if values else None
+
+    def diagnostics(self) -> str:
+        states = []
+        for host in self.hosts.values():
+            rules = self.zabbix.api.call("discoveryrule.get", {"hostids": host.hostid,
+                                                               "output": ["key_", "state", "error"]})
+            for element in [*self.items(host), *rules]:
+                if element["state"] != "0" or element.get("lastvalue", "x") == "":
+                    states.append(f"{host.name} {element['key_'][:60]}: state {element['state']} "
+                                  f"{element['error'][:300]}")
+        return ("items:\n" + "\n".join(states) + f"\nzabbix_server log:\n{self.zabbix.diagnostics()}\n"
+                f"agent log:\n{self.agent.log_tail()}")
+
+
+def _import(zabbix: ZabbixServer, path: Path) -> bool:
+    result = zabbix.api.call("configuration.import", {"format": "yaml", "source": path.read_text(),
+                                                      "rules": IMPORT_RULES})
+    return result is True
+
+
+def _host(zabbix: ZabbixServer, name: str, path: Path, groupid: str, **extra: Any) -> Host:
+    export = template(path)
+    (found,) = zabbix.api.call("template.get", {"filter": {"host": the_template(export)["template"]},
+                                                "output": ["templateid"]})
+    created = zabbix.api.call("host.create", {"host": name, "groups": [{"groupid": groupid}],
+                                              "templates": [{"templateid": found["templateid"]}], **extra})
+    return Host(name, created["hostids"][0], *master_keys(export))
+
+
+@pytest.fixture(scope="module")
+def setup(request: pytest.FixtureRequest) -> Iterator[Setup]:
+    need(*PROGRAMS, "zabbix_agentd")
+    plugin: Path = request.getfixturevalue("debian_plugin")
+    folder = world_readable_dir("check_k8s_health-zabbix-server-")
+    try:
+        with contextlib.ExitStack() as stack:
+            # Valid for `kubernetes` (the agent lines verify that name) and for the address, as kubeadm's is.
+            server = stack.enter_context(FakeApiServer(healthy_routes(), token=TOKEN, anonymous=False,
+                                                       server_names=(*SERVER_NAMES, "127.0.0.1")))
+            ca_file = readable_copy(server.ca_file, folder, "k8s-ca.crt")
+            token_file = folder / "k8s-token"
+            token_file.write_text(TOKEN + "\n")
+            os.chown(token_file, 0, grp.getgrnam("zabbix").gr_gid)
+            token_file.chmod(0o640)
+            agent_folder = folder / "agent"
+            agent_folder.mkdir()
+            agent_folder.chmod(0o755)
+            agent = stack.enter_context(running_agent(agent_folder, local_lines(plugin, str(token_file), ca_file,
+                                                                                   server.url)))
+            (folder / "zabbix").mkdir()
+            zabbix = stack.enter_context(zabbix_server(folder / "zabbix"))
+            # What the README asks a Zabbix admin to do on Debian: link the packaged plugin into ExternalScripts.
+            (zabbix.external_scripts / "check_k8s_health").symlink_to(plugin)
+            imported = {"agent": _import(zabbix, TEMPLATE), "external": _import(zabbix, EXTERNAL_TEMPLATE)}
+            groupid = zabbix.api.call("hostgroup.create", {"name": "Kubernetes"})["groupids"][0]
+            hosts = {
+                "agent": _host(zabbix, "k8s-agent", TEMPLATE, groupid, interfaces=[
+                    {"type": 1, "main": 1, "useip": 1, "ip": "127.0.0.1", "dns": "", "port": str(agent.port)}]),
+                # Zabbix 6.0 wants an interface for an External check item; nothing listens behind this one.
+                "external": _host(zabbix, "k8s-external", EXTERNAL_TEMPLATE, groupid, interfaces=[
+                    {"type": 1, "main": 1, "useip": 1, "ip": "127.0.0.1", "dns": "", "port": "10050"}], macros=[
+                    {"macro": "{$K8S.HEALTH.URL}", "value": server.url},
+                    {"macro": "{$K8S.HEALTH.CA_FILE}", "value": ca_file},
+                    {"macro": "{$K8S.HEALTH.TOKEN_FILE}", "value": str(token_file)},
+                    # The private server's Timeout is 10 s: room for the slow answer of the WARNING test.
+                    {"macro": "{$K8S.HEALTH.TIMEOUT}", "value": "8"}]),
+            }
+            yield Setup(zabbix, server, agent, hosts, imported)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+HOSTS = [pytest.param("agent", id="agent"), pytest.param("external", id="external")]
+
+
+def test_both_templates_import_through_the_api(setup: Setup) -> None:
+    assert setup.imported == {"agent": True, "external": True}
+    for kind, path in (("agent", TEMPLATE), ("external", EXTERNAL_TEMPLATE)):
+        tmpl = the_template(template(path))
+        items = setup.items(setup.hosts[kind])
+        assert {item["key_"] for item in items} == {item["key"] for item in tmpl["items"]}, kind
+    assert {item["type"] for item in setup.items(setup.hosts["external"])} == {"10", "18"}  # External, dependent
+
+
+def _discovered(setup: Setup, host: Host) -> dict[tuple[str, str], dict[str, Any]]:
+    """The per-sub-check items the discovery rule created: (endpoint, check) -> item."""
+    found = {}
+    for item in setup.items(host, "k8s.health.check["):
+        _, endpoint, check = json.loads("[" + item["key_"][len("k8s.health.check["):-1] + "]")
+        found[(endpoint, check)] = item
+    return found
+
+
+def _run_discovery(setup: Setup, host: Host) -> dict[tuple[str, str], dict[str, Any]]:
+    return setup.until(host, "discovered sub-check items",
+                       lambda: _discovered(setup, host) if ("readyz", "etcd") in _discovered(setup, host) else None,
+                       host.discovery_key)
+
+
+@pytest.mark.parametrize("kind", HOSTS)
+def test_healthy_state_and_discovered_sub_checks(setup: Setup, kind: str) -> None:
+    host = setup.hosts[kind]
+    setup.set_routes(healthy_routes())
+    found = _run_discovery(setup, host)
+    assert {("livez", "etcd"), ("readyz", "etcd-readiness"), ("livez", "poststarthook/rbac/bootstrap-roles")} \
+        <= set(found)
+    setup.value_becomes(host, "k8s.health.code", "0")
+
+    def all_ok() -> Optional[bool]:
+        values = {key: item["lastvalue"] for key, item in _discovered(setup, host).items()}
+        return True if values and set(values.values()) == {"0"} else None
+
+    setup.until(host, "every discovered sub-check item OK", all_ok)
+    setup.value_where(host, "k8s.health.summary", "saying all passed",
+                      lambda summary: summary.startswith("livez: all 30 sub-checks passed; readyz: all 33"))
+
+
+def test_the_external_check_stores_the_plugins_document(setup: Setup) -> None:
+    host = setup.hosts["external"]
+    setup.set_routes(healthy_routes())
+    value = setup.value_where(host, host.document_key, "being an OK document", lambda text: '"code":0' in text)
+    document = json.loads(value)
+    assert (document["plugin"], document["code"], document["state"]) == ("check_k8s_health", 0, "OK"), document
+    assert [endpoint["endpoint"] for endpoint in document["servers"][0]["endpoints"]] == ["livez", "readyz"]
+    assert TOKEN not in value
+    # The server ran it as zabbix from ExternalScripts: the fake server saw the token from the host's token file.
+    assert f"Bearer {TOKEN}" in [seen.header("Authorization") for seen in setup.server.requests]
+
+
+@pytest.mark.parametrize("kind", HOSTS)
+def test_etcd_down_fires_the_critical_triggers(setup: Setup, kind: str) -> None:
+    host = setup.hosts[kind]
+    _run_discovery(setup, host)
+    setup.set_routes(etcd_down_routes())
+    try:
+        setup.value_becomes(host, "k8s.health.code", "2")
+
+        def fired() -> Optional[bool]:
+            overall = setup.trigger_value(host, "K8s health: API server is CRITICAL")
+            server = f"127.0.0.1:{setup.server.port}"
+            check = setup.trigger_value(host, f"K8s health: readyz sub-check etcd-readiness failed on {server}")
+            return True if (overall, check) == (1, 1) else None
+
+        setup.until(host, "the CRITICAL triggers", fired)
+        values = {key: item["lastvalue"] for key, item in _discovered(setup, host).items()}
+        assert values[("readyz", "etcd")] == values[("readyz", "etcd-readiness")] == "2", values
+        assert setup.trigger_value(host, "K8s health: API server is WARNING") == 0
+    finally:
+        setup.set_routes(healthy_routes())
+
+
+def test_a_slow_answer_fires_the_warning_trigger(setup: Setup) -> None:
+    """The external template's -w {$K8S.HEALTH.TIME.WARN} (1 s): a /readyz that answers after 1.5 s is a
+    WARNING, which the WARNING trigger turns into a problem."""
+    host = setup.hosts["external"]
+    routes = healthy_routes()
+    routes["/readyz"] = dataclasses.replace(routes["/readyz"], delay=SLOW)
+    setup.set_routes(routes)
+    try:
+        setup.value_becomes(host, "k8s.health.code", "1")
+        setup.until(host, "the WARNING trigger, and no CRITICAL one", lambda: True if (
+            setup.trigger_value(host, "K8s health: API server is WARNING"),
+            setup.trigger_value(host, "K8s health: API server is CRITICAL")) == (1, 0) else None)
+        summary = setup.value_where(host, "k8s.health.summary", "naming the slow endpoint",
+                                    lambda summary: "readyz" in summary)
+        assert "1.5" in summary or "slow" in summary, summary
+    finally:
+        setup.set_routes(healthy_routes())
+

@@ -1,0 +1,248 @@
+"""A private Zabbix 6.0 server for the template tests: Debian's zabbix-server-pgsql on its own PostgreSQL cluster,
+and the frontend's JSON-RPC API served by ``php -S``, everything on 127.0.0.1 with free ports, in one folder, and
+stopped however the tests end (consumers.md section 6.6).
+
+Nothing under /etc or /var is used: the cluster lives in the folder, and the frontend is a copy of
+/usr/share/zabbix whose configuration path points into the folder.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional, TypeVar
+
+import pytest
+from fakeapi import HOST
+
+PG_BIN = Path("/usr/lib/postgresql/15/bin")
+SCHEMA = Path("/usr/share/zabbix-server-pgsql")
+FRONTEND = Path("/usr/share/zabbix")
+PROGRAMS = ("zabbix_server", "php", str(PG_BIN / "postgres"), str(FRONTEND / "api_jsonrpc.php"),
+            str(SCHEMA / "schema.sql.gz"))
+#: Generous bounds for waits that normally take seconds (a slow CI machine must not fail a correct template).
+WAIT = 120.0
+
+T = TypeVar("T")
+
+
+def free_port(low: int = 20000, high: int = 26000) -> int:
+    """A port nobody listens on now, below the kernel's ephemeral range (zabbix_server refuses ListenPort above
+    32767)."""
+    for candidate in range(low + os.getpid() % 1000, high):
+        with socket.socket() as sock:
+            try:
+                sock.bind((HOST, candidate))
+            except OSError:
+                continue
+            return candidate
+    raise AssertionError(f"no free port between {low} and {high}")
+
+
+def wait_for(what: str, probe: Callable[[], Optional[T]], timeout: float = WAIT, every: float = 0.5,
+             diagnostics: Callable[[], str] = lambda: "") -> T:
+    """Poll until ``probe`` returns something other than None; fail with ``what`` and the diagnostics."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = probe()
+        if value is not None:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"{what}: not within {timeout:g} s\n{diagnostics()}")
+        time.sleep(every)
+
+
+def as_user(user: str, *argv: str) -> list[str]:
+    return ["setpriv", f"--reuid={user}", f"--regid={user}", "--init-groups", *argv]
+
+
+def stop(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> None:
+    """Ask, then kill the session the process was started in (it and its children only)."""
+    if proc.poll() is None:
+        proc.send_signal(sig)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=20)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=10)
+
+
+def tail(path: Path, lines: int = 30) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError as exc:
+        return f"({path.name}: {exc})"
+
+
+@dataclass
+class Api:
+    """The frontend's JSON-RPC API (Zabbix 6.0: the session token travels in "auth")."""
+
+    url: str
+    token: Optional[str] = None
+
+    def call(self, method: str, params: Any) -> Any:
+        body = {"jsonrpc": "2.0", "method": method, "params": params, "id": 1}
+        if self.token is not None and method not in ("user.login", "apiinfo.version"):
+            body["auth"] = self.token
+        assert self.url.startswith(f"http://{HOST}:"), self.url
+        request = urllib.request.Request(self.url, json.dumps(body).encode(),  # noqa: S310 (checked above)
+                                         {"Content-Type": "application/json-rpc"})
+        with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310
+            answer = json.loads(response.read())
+        assert "error" not in answer, f"{method}: {answer['error']}"
+        return answer["result"]
+
+    def login(self) -> None:
+        self.token = self.call("user.login", {"username": "Admin", "password": "zabbix"})
+
+
+@dataclass
+class ZabbixServer:
+    folder: Path
+    api: Api
+    external_scripts: Path
+    log: Path
+
+    def diagnostics(self) -> str:
+        return tail(self.log)
+
+
+def _postgres(folder: Path, stack: contextlib.ExitStack) -> int:
+    """initdb as postgres into the folder (PostgreSQL wants its data folder 0700), started on 127.0.0.1."""
+    data, sockets = folder / "pgdata", folder / "pgsock"
+    for path in (data, sockets):
+        path.mkdir()
+        shutil.chown(path, "postgres", "postgres")
+    data.chmod(0o700)
+    subprocess.run(as_user("postgres", str(PG_BIN / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust",
+                           "-E", "UTF8", "--locale=C.UTF-8"), check=True, capture_output=True, timeout=120)
+    port = free_port(26000, 29000)
+    log = folder / "postgres.log"
+    with log.open("wb") as output:
+        proc = subprocess.Popen(as_user("postgres", str(PG_BIN / "postgres"), "-D", str(data), "-p", str(port),
+                                        "-c", f"listen_addresses={HOST}", "-c", f"unix_socket_directories={sockets}",
+                                        "-c", "fsync=off", "-c", "synchronous_commit=off",
+                                        "-c", "full_page_writes=off"),
+                                stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+    stack.callback(stop, proc, signal.SIGINT)  # SIGINT: PostgreSQL's fast shutdown
+
+    def ready() -> Optional[bool]:
+        if proc.poll() is not None:
+            pytest.fail(f"postgres exited with {proc.returncode}:\n{tail(log)}")
+        probe = subprocess.run([str(PG_BIN.parent / "bin" / "pg_isready"), "-h", HOST, "-p", str(port)],
+                               capture_output=True, check=False)
+        return True if probe.returncode == 0 else None
+
+    wait_for("PostgreSQL accepting connections", ready, diagnostics=lambda: tail(log))
+    return port
+
+
+def _psql(port: int, user: str, database: str, sql: bytes) -> None:
+    proc = subprocess.run(["psql", "-h", HOST, "-p", str(port), "-U", user, "-d", database, "-q", "-v",
+                           "ON_ERROR_STOP=1"], input=sql, capture_output=True, timeout=600, check=False)
+    assert proc.returncode == 0, proc.stderr.decode(errors="replace")[-2000:]
+
+
+def _database(port: int) -> None:
+    _psql(port, "postgres", "postgres", b"CREATE ROLE zabbix LOGIN;\n"
+                                        b"CREATE DATABASE zabbix OWNER zabbix ENCODING 'UTF8' TEMPLATE template0;\n")
+    for part in ("schema", "images", "data"):
+        _psql(port, "zabbix", "zabbix", gzip.decompress((SCHEMA / f"{part}.sql.gz").read_bytes()))
+    # The stock host "Zabbix server" polls an agent on 127.0.0.1:10050 that is not this test's.
+    _psql(port, "zabbix", "zabbix", b"UPDATE hosts SET status = 1 WHERE host = 'Zabbix server';\n")
+
+
+def _server(folder: Path, pg_port: int, stack: contextlib.ExitStack) -> tuple[Path, Path]:
+    run = folder / "server"
+    scripts = folder / "externalscripts"
+    for path in (run, scripts):
+        path.mkdir()
+    shutil.chown(run, "zabbix", "zabbix")
+    scripts.chmod(0o755)
+    log = run / "zabbix_server.log"
+    config = folder / "zabbix_server.conf"
+    config.write_text("\n".join([
+        f"ListenIP={HOST}", f"ListenPort={free_port()}", "LogType=file", f"LogFile={log}", "LogFileSize=0",
+        f"PidFile={run / 'zabbix_server.pid'}", f"SocketDir={run}", f"DBHost={HOST}", f"DBPort={pg_port}",
+        "DBName=zabbix", "DBUser=zabbix", f"ExternalScripts={scripts}", "Timeout=10", "CacheUpdateFrequency=2",
+        "User=zabbix", "AllowRoot=0", "StartPollers=2", "StartPollersUnreachable=1", "StartTrappers=1",
+        "StartPingers=1", "StartDiscoverers=0", "StartHTTPPollers=0", "StartLLDProcessors=1",
+        "StartPreprocessors=2", "StartAlerters=1", "StartDBSyncers=1", "HousekeepingFrequency=0",
+    ]) + "\n")
+    config.chmod(0o644)
+    with (folder / "zabbix_server.out").open("wb") as output:
+        proc = subprocess.Popen(["zabbix_server", "-c", str(config), "-f"], stdin=subprocess.DEVNULL, stdout=output,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+    stack.callback(stop, proc)
+
+    def started() -> Optional[bool]:
+        if proc.poll() is not None:
+            pytest.fail(f"zabbix_server exited with {proc.returncode}:\n{tail(folder / 'zabbix_server.out')}\n"
+                        f"{tail(log)}")
+        return True if "server #0 started [main process]" in tail(log, 400) else None
+
+    wait_for("zabbix_server started", started, diagnostics=lambda: tail(log))
+    return scripts, log
+
+
+def _frontend(folder: Path, pg_port: int, stack: contextlib.ExitStack) -> Api:
+    """A copy of Debian's frontend whose configuration file is in the folder (Debian fixes it at /etc)."""
+    root = folder / "frontend"
+    shutil.copytree(FRONTEND, root, symlinks=True)
+    conf = folder / "zabbix.conf.php"
+    conf.write_text("<?php\n" + "".join(f"$DB['{key}'] = {value};\n" for key, value in {
+        "TYPE": "'POSTGRESQL'", "SERVER": f"'{HOST}'", "PORT": f"'{pg_port}'", "DATABASE": "'zabbix'",
+        "USER": "'zabbix'", "PASSWORD": "''", "SCHEMA": "''", "ENCRYPTION": "false", "KEY_FILE": "''",
+        "CERT_FILE": "''", "CA_FILE": "''", "VERIFY_HOST": "false", "CIPHER_LIST": "''", "VAULT_URL": "''",
+        "VAULT_DB_PATH": "''", "VAULT_TOKEN": "''", "DOUBLE_IEEE754": "true"}.items())
+                    + "$ZBX_SERVER_NAME = 'check_k8s_health tests';\n$IMAGE_FORMAT_DEFAULT = IMAGE_FORMAT_PNG;\n")
+    config_class = root / "include" / "classes" / "core" / "CConfigFile.php"
+    text = config_class.read_text()
+    assert "'/etc/zabbix/zabbix.conf.php'" in text
+    config_class.unlink()  # a copy of a symlink would write through to /usr/share
+    config_class.write_text(text.replace("'/etc/zabbix/zabbix.conf.php'", f"'{conf}'"))
+    port = free_port(29000, 32000)
+    log = folder / "php.log"
+    with log.open("wb") as output:
+        proc = subprocess.Popen(["php", "-S", f"{HOST}:{port}", "-t", str(root)], stdin=subprocess.DEVNULL,
+                                stdout=output, stderr=subprocess.STDOUT, start_new_session=True, cwd=root)
+    stack.callback(stop, proc)
+    api = Api(f"http://{HOST}:{port}/api_jsonrpc.php")
+
+    def answers() -> Optional[str]:
+        if proc.poll() is not None:
+            pytest.fail(f"php -S exited with {proc.returncode}:\n{tail(log)}")
+        try:
+            return str(api.call("apiinfo.version", {}))
+        except OSError:
+            return None
+
+    version = wait_for("the frontend API answering", answers, diagnostics=lambda: tail(log))
+    assert version.startswith("6.0."), version
+    api.login()
+    return api
+
+
+@contextlib.contextmanager
+def zabbix_server(folder: Path) -> Iterator[ZabbixServer]:
+    """Cluster, schema, server and frontend, in that order; torn down in reverse however the caller ends."""
+    with contextlib.ExitStack() as stack:
+        pg_port = _postgres(folder, stack)
+        _database(pg_port)
+        scripts, log = _server(folder, pg_port, stack)
+        api = _frontend(folder, pg_port, stack)
+        yield ZabbixServer(folder, api, scripts, log)
