@@ -13,6 +13,9 @@ import pytest
 from conftest import ca_args, run_plugin
 from fakeapi import FakeApiServer, Reply, etcd_down_routes, healthy_routes, shutdown_routes
 
+# Every case runs against both installs: pip's, and the Debian package on Debian 12's libraries.
+pytestmark = pytest.mark.usefixtures("each_install")
+
 ETCD_DOWN = "readyz: etcd, etcd-readiness failed (2 of 33 sub-checks)"
 
 

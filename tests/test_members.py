@@ -29,6 +29,9 @@ from fakecluster import (
 )
 from kubeconfigs import kubectl, token_kubeconfig
 
+# Every case runs against both installs: pip's, and the Debian package on Debian 12's libraries.
+pytestmark = pytest.mark.usefixtures("each_install")
+
 CUT = {"/readyz": Reply.from_capture("members/readyz_verbose_member3_cut_from_etcd.txt"),
        "/readyz/etcd": Reply.from_capture("etcd-down/readyz_etcd_subpath_reason.txt")}
 HEALTHY = {**healthy_routes(), "/readyz": Reply.from_capture("members/readyz_verbose_member1_while_member3_cut.txt")}
