@@ -71,8 +71,7 @@ def judge_roster(roster: Roster, settings: Settings, checked: int) -> MemberVerd
     state = max([firm, *(state for state, _ in problems)])
     known = max(checked if listing.members else 0, listing.listed, len(leases), expect or 0)
     return MemberVerdict(state, firm, tuple(words for _, words in problems), lead, tuple(_lines(roster, listing)),
-                         known,
-                         listing.listed, len(alive) if leases else None)
+                         known, listing.listed, len(alive) if leases else None)
 
 
 def failure_words(failure: Failure) -> tuple[ServiceState, str, str]:

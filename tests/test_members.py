@@ -186,6 +186,27 @@ def test_a_forbidden_list_names_the_missing_rule() -> None:
     assert member_requests == 0  # without a list, only the server named is checked
 
 
+def test_without_endpointslices_a_forbidden_endpoints_object_names_its_rule() -> None:
+    routes = {SLICE_PATH: Reply.from_capture("members/endpointslice_nonexistent_not_found.txt"),
+              ENDPOINTS_PATH: Reply.from_capture("members/endpoints_kubernetes_forbidden_monitor.txt")}
+    with control_plane([HEALTHY], lookups(listed=1, replies=routes)) as plane:
+        run = run_plugin(*plane.lb_args, "--members")
+    assert run.code == 3
+    assert run.first_line == ('K8S_HEALTH UNKNOWN - no member list: HTTP 403 Forbidden: grant get on endpoints named '
+                              '"kubernetes" in namespace default (deploy/rbac.yaml); 1 of 1 API servers healthy '
+                              '(readyz)')
+
+
+def test_a_server_with_neither_list_is_not_an_api_server() -> None:
+    missing = Reply.from_capture("members/endpointslice_nonexistent_not_found.txt")
+    with control_plane([HEALTHY], lookups(listed=1, replies={SLICE_PATH: missing, ENDPOINTS_PATH: missing})) as plane:
+        run = run_plugin(*plane.lb_args, "--members")
+        lb = plane.lb.url.split("//")[1]
+    assert run.code == 3
+    assert run.first_line.startswith("K8S_HEALTH UNKNOWN - no member list: HTTP 404 Not Found for the Endpoints "
+                                     f"default/kubernetes from {lb}: not a Kubernetes API server, or a very old one")
+
+
 def test_a_list_that_answers_500_is_critical() -> None:
     failing = Reply.from_capture("members/endpointslice_via_member_cut_from_etcd.txt")
     with control_plane([HEALTHY], lookups(listed=1, replies={SLICE_PATH: failing})) as plane:
