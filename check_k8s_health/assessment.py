@@ -22,6 +22,8 @@ from check_k8s_health.text import one_line
 from check_k8s_health.verdict import Limits, ServerReport, Verdict, judge
 
 if TYPE_CHECKING:
+    from check_k8s_health.blindlookup import Survey
+    from check_k8s_health.blindverdict import BlindVerdict
     from check_k8s_health.membership import MemberVerdict
     from check_k8s_health.roster import Roster
 
@@ -49,10 +51,12 @@ class Assessment(NamedTuple):
     #: With ``--members``: the member list and what it says.
     roster: Optional[Roster] = None
     members: Optional[MemberVerdict] = None
+    #: With ``--webhooks`` or ``--aggregated-apis``: what the health endpoints cannot see.
+    blind: Optional[BlindVerdict] = None
 
 
 def assess(reports: Sequence[ServerReport], settings: Settings, now: Optional[float] = None,
-           roster: Optional[Roster] = None) -> Assessment:
+           roster: Optional[Roster] = None, survey: Optional[Survey] = None) -> Assessment:
     now = time.time() if now is None else now
     # Members are always named: the list can shrink to one, and the output must not change its shape then.
     several = len(reports) > 1 or roster is not None
@@ -67,10 +71,19 @@ def assess(reports: Sequence[ServerReport], settings: Settings, now: Optional[fl
         state, summary = _several(servers, settings, members)
     else:
         state, summary = servers[0].state, _endpoint_words(servers[0], settings)
+    blind = None
+    if survey is not None:
+        from check_k8s_health.blindverdict import combine, judge_survey
+
+        blind = judge_survey(survey, settings.policy, settings.webhooks, settings.aggregated_apis)
     # Caveats ("TLS not verified") are never cut off: the summary gives way to them.
     caveats = "".join(f"; {caveat}" for caveat in _caveats(settings))
+    if blind is not None:
+        # The health words come first and stay whole: the blind spots' words give way to them.
+        state = combine((state, blind.state))
+        summary = f"{summary}; {blind.words(MAX_SUMMARY - len(caveats) - len(summary) - 2)}"
     line = one_line(summary, MAX_SUMMARY - len(caveats)) + caveats
-    return Assessment(state, line, tuple(_lines(servers, settings, members)), servers, roster, members)
+    return Assessment(state, line, tuple(_lines(servers, settings, members, blind)), servers, roster, members, blind)
 
 
 def label_prefix(target: Target, targets: Sequence[Target], always: bool = False) -> str:
@@ -162,8 +175,8 @@ def _caveats(settings: Settings) -> list[str]:
     return caveats
 
 
-def _lines(servers: Sequence[ServerAssessment], settings: Settings, members: Optional[MemberVerdict]
-           ) -> list[tuple[int, str]]:
+def _lines(servers: Sequence[ServerAssessment], settings: Settings, members: Optional[MemberVerdict],
+           blind: Optional[BlindVerdict]) -> list[tuple[int, str]]:
     lines = [(2, line) for line in request_lines(settings.target)]
     if len(settings.targets) > 1:
         lines[0] = (2, f"servers: {', '.join(t.url for t in settings.targets)} (from {settings.target.source})")
@@ -180,8 +193,11 @@ def _lines(servers: Sequence[ServerAssessment], settings: Settings, members: Opt
             lines.append((2, f"{name}server certificate: {server.cert_days:.1f} days left"))
     if any(verdict.reasons_forbidden for server in servers for verdict in server.verdicts):
         lines.append((1, RBAC_HINT))
+    if blind is not None:
+        lines += blind.lines
     reported = {check.name for server in servers for outcome in server.report.outcomes
                 for check in outcome.body.checks}
+    reported.update(blind.names if blind is not None else ())
     if reported:
         lines += [(1, f"{glob} matches no sub-check the server reported") for glob in
                   settings.policy.unmatched(reported)]

@@ -91,6 +91,14 @@ def build_parser() -> Parser:
     where.add_argument("--expect-members", type=_count, metavar="N",
                        help="with --members (implied): how many API servers the control plane should have; "
                             "fewer or more listed is a WARNING")
+    where.add_argument("--webhooks", action="store_true",
+                       help="also judge the admission webhooks: one whose service has no ready endpoint blocks the "
+                            "writes it matches (failurePolicy Fail: CRITICAL) or lets them through unchecked "
+                            "(Ignore: WARNING); needs the ClusterRole check-k8s-health-blind-spots of "
+                            "deploy/rbac.yaml")
+    where.add_argument("--aggregated-apis", action="store_true",
+                       help="also judge the aggregated APIs (APIServices backed by a service, e.g. metrics-server): "
+                            "one that is not Available is a WARNING; needs the same ClusterRole")
     where.add_argument("--min-healthy", type=_count, metavar="N",
                        help="with several servers or --members: CRITICAL when fewer than N are healthy, WARNING "
                             "when any is not (default: the worst server's state)")
@@ -212,6 +220,9 @@ def build_settings(args: argparse.Namespace, environ: Mapping[str, str], keyfile
     members = args.members or args.expect_members is not None
     if members and component.name != "apiserver":
         raise UsageError(f"--members lists API servers only, not {component.name} instances: give each with -s")
+    if (args.webhooks or args.aggregated_apis) and component.name != "apiserver":
+        option = "--webhooks" if args.webhooks else "--aggregated-apis"
+        raise UsageError(f"{option} asks the API server, not {component.name}: leave it out with --component")
     targets = resolve_targets(options, environ, keyfiles, deadline, component)
     if args.min_healthy is not None and args.min_healthy > len(targets) and not members:
         raise UsageError(f"--min-healthy {args.min_healthy} asks for more healthy servers than the {len(targets)} "
@@ -229,7 +240,8 @@ def build_settings(args: argparse.Namespace, environ: Mapping[str, str], keyfile
                     critical=args.critical, timeout=args.timeout, verbose=min(args.verbose, 3), policy=policy,
                     reasons=not args.no_reasons, min_healthy=args.min_healthy, cert_warning=args.cert_warning,
                     cert_critical=args.cert_critical, component=component, members=members,
-                    expect_members=args.expect_members, member_server_name=args.tls_server_name)
+                    expect_members=args.expect_members, member_server_name=args.tls_server_name,
+                    webhooks=args.webhooks, aggregated_apis=args.aggregated_apis)
 
 
 def run(settings: Settings, deadline: Deadline) -> NoReturn:
@@ -254,8 +266,8 @@ def run_machine(settings: Settings, deadline: Deadline, discover: bool) -> NoRet
     from check_k8s_health.engine import acquire
     from check_k8s_health.machine import discovery_document, report_document
 
-    reports, roster = acquire(settings, deadline)
-    assessment = assess(reports, settings, roster=roster)
+    acquired = acquire(settings, deadline)
+    assessment = assess(acquired.reports, settings, roster=acquired.roster, survey=acquired.survey)
     deadline.disarm()
     document = discovery_document(assessment) if discover else report_document(assessment, settings)
     sys.stdout.write(document + "\n")

@@ -130,10 +130,11 @@ class HealthClient:
         self._session.close()
 
     def get(self, path: str, params: Sequence[tuple[str, str]] = (), budget: Optional[Deadline] = None,
-            describe: Optional[str] = None) -> Answer:
+            describe: Optional[str] = None, max_body: int = MAX_BODY) -> Answer:
         """``budget``: a share of the run's deadline when this request must end earlier than the run;
         ``describe``: how messages name what was asked, where the URL would be too long for a status line
-        ("the EndpointSlice default/kubernetes from 10.0.0.1:6443")."""
+        ("the EndpointSlice default/kubernetes from 10.0.0.1:6443"); ``max_body``: where the body is cut, for
+        lists that can hold thousands of objects."""
         budget = budget or self._deadline
         url = self._target.url + path
         query = "?" + "&".join(k if v == "" else f"{k}={v}" for k, v in params) if params else ""
@@ -151,7 +152,7 @@ class HealthClient:
             response = self._session.get(url, params=list(params), timeout=timeout, stream=True,
                                          allow_redirects=False)
             with response:
-                body, truncated = self._read_body(response, shown, budget)
+                body, truncated = self._read_body(response, shown, budget, max_body)
         except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
             # urllib3's own errors (ProtocolError, DecodeError) can escape requests while the body is read.
             _log.debug("%s failed after %.3f s: %r", shown, time.monotonic() - started, exc)
@@ -166,8 +167,9 @@ class HealthClient:
                       truncated=truncated, location=response.headers.get("Location"),
                       retry_after=response.headers.get("Retry-After"), date=response.headers.get("Date"))
 
-    def _read_body(self, response: requests.Response, shown: str, budget: Deadline) -> tuple[bytes, bool]:
-        """Read at most ``MAX_BODY`` bytes, re-arming the socket timeout so a trickling server cannot outlast
+    def _read_body(self, response: requests.Response, shown: str, budget: Deadline, limit: int
+                   ) -> tuple[bytes, bool]:
+        """Read at most ``limit`` bytes, re-arming the socket timeout so a trickling server cannot outlast
         the deadline one byte at a time."""
         sock = _socket_of(response)
         if self.cert_not_after is None and sock is not None and self._target.tls.verify:
@@ -175,7 +177,7 @@ class HealthClient:
         chunks: list[bytes] = []
         size = 0
         read = _body_reader(response.raw)
-        while size <= MAX_BODY:
+        while size <= limit:
             left = budget.remaining()
             if left <= 0:
                 raise ReadTimedOut(f"{shown} did not finish its answer within {budget.label}")
@@ -187,7 +189,7 @@ class HealthClient:
                 return b"".join(chunks), False
             chunks.append(chunk)
             size += len(chunk)
-        return b"".join(chunks)[:MAX_BODY], True
+        return b"".join(chunks)[:limit], True
 
 
 def _body_reader(raw: Any) -> Callable[[int], bytes]:

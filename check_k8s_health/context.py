@@ -21,8 +21,8 @@ class HealthContext(nagiosplugin.Context):
         self._settings = settings
 
     def evaluate(self, metric: nagiosplugin.Metric, resource: Any) -> nagiosplugin.Result:
-        reports, roster = metric.value
-        assessment = assess(reports, self._settings, roster=roster)
+        acquired = metric.value
+        assessment = assess(acquired.reports, self._settings, roster=acquired.roster, survey=acquired.survey)
         # The Assessment rides in ``hint``: the summary needs its long output, and the status line is its words.
         return nagiosplugin.Result(assessment.state, assessment, metric)  # type: ignore[arg-type]
 

@@ -5,38 +5,63 @@ Endpoints of one server are asked at once, each on a connection of its own: duri
 takes 2 s and ``/readyz`` 4 s to answer, and asked in turn they would not fit the default deadline together.
 Reasons are looked up within a share of the deadline that ends before the whole, so a late reason costs only
 itself, never the verdict of the endpoint it explains. With ``--members`` the member list is looked up first
-(``lookup``), and the members are then checked like servers named with ``-s``.
+(``lookup``), and the members are then checked like servers named with ``-s``. ``--webhooks`` and
+``--aggregated-apis`` are asked once (``blindlookup``), beside the servers' endpoints, not after them.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Optional, cast
 from urllib.parse import quote
 
 from check_k8s_health.client import HealthClient
 from check_k8s_health.deadline import Deadline
 from check_k8s_health.errors import PluginError
 from check_k8s_health.parallel import in_parallel
+from check_k8s_health.record import NamedTuple
 from check_k8s_health.settings import Settings, Target
 from check_k8s_health.text import one_line
 from check_k8s_health.tlsfiles import check_tls_files
 from check_k8s_health.verdict import Outcome, Reason, ServerReport
 
 if TYPE_CHECKING:
+    from check_k8s_health.blindlookup import Survey
     from check_k8s_health.roster import Roster
 
 #: Failed sub-checks whose reasons are looked up; the rest keep the server's "reason withheld".
 MAX_REASONS = 5
 
 
-def acquire(settings: Settings, deadline: Deadline) -> tuple[tuple[ServerReport, ...], Optional[Roster]]:
-    """The servers' reports, and with ``--members`` the member list they were found in."""
-    if not settings.members:
-        return collect(settings, settings.targets, deadline), None
-    from check_k8s_health.lookup import look_up
+class Acquired(NamedTuple):
+    """Everything one run found out: the servers' reports, with ``--members`` the member list they were found
+    in, with ``--webhooks`` or ``--aggregated-apis`` what the health endpoints cannot see."""
 
-    roster = look_up(settings, deadline)
-    return collect(settings, roster.targets or settings.targets, deadline), roster
+    reports: tuple[ServerReport, ...]
+    roster: Optional[Roster] = None
+    survey: Optional[Survey] = None
+
+
+def acquire(settings: Settings, deadline: Deadline) -> Acquired:
+    roster = None
+    targets = settings.targets
+    if settings.members:
+        from check_k8s_health.lookup import look_up
+
+        roster = look_up(settings, deadline)
+        targets = roster.targets or targets
+    if not settings.blind_spots:
+        return Acquired(collect(settings, targets, deadline), roster)
+    from check_k8s_health.blindlookup import survey, unanswered
+
+    # Asked once, through the server the member list came from, else the first one named.
+    via = roster.via if roster is not None and roster.via is not None else settings.target
+    reports, survey_result = in_parallel([lambda: collect(settings, targets, deadline.inner()),
+                                          lambda: survey(settings, via, deadline.inner())], deadline)
+    if isinstance(reports, PluginError):
+        raise reports  # a configuration error found after the requests failed (see collect)
+    if isinstance(survey_result, PluginError):
+        survey_result = unanswered(via, survey_result)
+    return Acquired(cast("tuple[ServerReport, ...]", reports), roster, cast("Survey", survey_result))
 
 
 def collect(settings: Settings, targets: tuple[Target, ...], deadline: Deadline) -> tuple[ServerReport, ...]:

@@ -86,7 +86,7 @@ def _list(client: HealthClient, target: Target, budget: Deadline) -> Roster:
     if answer.truncated:
         return Roster(source, failure=Failure(what, target, answer, why="it is larger than 1 MiB"))
     try:
-        return Roster(source, parse(answer.body))
+        return Roster(source, parse(answer.body), via=target)
     except ValueError as exc:
         return Roster(source, failure=Failure(what, target, answer, why=str(exc)))
 

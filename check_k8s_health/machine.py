@@ -32,6 +32,10 @@ def report_document(assessment: Assessment, settings: Settings) -> str:
     }
     if assessment.roster is not None and assessment.members is not None:
         document["members"] = _members(assessment.roster, assessment.members, settings)
+    if assessment.blind is not None:
+        from check_k8s_health.blindverdict import document as blind_document
+
+        document.update(blind_document(assessment.blind))
     return _dump(document)
 
 

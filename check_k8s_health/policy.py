@@ -19,15 +19,16 @@ class Policy(NamedTuple):
     warning: tuple[str, ...] = ()
     ignore: tuple[str, ...] = ()
 
-    def state_of(self, name: str) -> ServiceState:
-        """The state a failure of sub-check ``name`` stands for."""
+    def state_of(self, name: str, default: ServiceState = Critical) -> ServiceState:
+        """The state a failure of sub-check ``name`` stands for; ``default`` where no glob matches (a webhook
+        with ``failurePolicy: Ignore``, an aggregated API: WARNING)."""
         if _matches(name, self.critical):
             return Critical
         if _matches(name, self.warning):
             return Warn
         if _matches(name, self.ignore):
             return Ok
-        return Critical
+        return default
 
     def unmatched(self, names: Iterable[str]) -> list[str]:
         """Globs that match none of ``names``: usually a typo, so ``-v`` says so."""

@@ -24,10 +24,11 @@ class HealthProbe(nagiosplugin.Resource):
         self._deadline = deadline
 
     def probe(self) -> Generator[nagiosplugin.Metric, None, None]:
-        reports, roster = acquire(self._settings, self._deadline)
+        acquired = acquire(self._settings, self._deadline)
+        reports, roster = acquired.reports, acquired.roster
         # Every wait is over: judging and printing must not be cut by the alarm halfway through a line.
         self._deadline.disarm()
-        yield nagiosplugin.Metric("health", (reports, roster), context="health")
+        yield nagiosplugin.Metric("health", acquired, context="health")
         if roster is not None and roster.listing is not None:
             yield nagiosplugin.Metric("members_listed", roster.listing.listed, context="perf")
             if roster.leases:
@@ -46,3 +47,8 @@ class HealthProbe(nagiosplugin.Resource):
             days = report.cert_days_left(time.time())
             if days is not None:
                 yield nagiosplugin.Metric(f"{prefix}cert_days_left", days, context="perf")
+        if acquired.survey is not None:
+            from check_k8s_health.blindverdict import counts
+
+            for name, value in counts(acquired.survey):
+                yield nagiosplugin.Metric(name, value, context="perf")

@@ -94,12 +94,14 @@ class Roster(NamedTuple):
     lease_note: str = ""
     #: The members as targets, sharing the named servers' credentials and CA.
     targets: tuple[Target, ...] = ()
+    #: The named server the list came from: the one server ``--webhooks`` and ``--aggregated-apis`` ask.
+    via: Optional[Target] = None
 
 
 def parse_slice(text: str) -> Listing:
     """An EndpointSlice: one endpoint per API server, one port for all. Raises ``ValueError`` with a sentence
     when the answer is not one."""
-    document = _object(text, "EndpointSlice")
+    document = json_object(text, "EndpointSlice")
     endpoints = _list_of(document, "endpoints")
     if not isinstance(endpoints, list):
         raise ValueError("its endpoints are not a list")
@@ -123,7 +125,7 @@ def parse_slice(text: str) -> Listing:
 
 def parse_endpoints(text: str) -> Listing:
     """The Endpoints object of the same name, for clusters without the EndpointSlice API."""
-    document = _object(text, "Endpoints")
+    document = json_object(text, "Endpoints")
     subsets = _list_of(document, "subsets")
     if not isinstance(subsets, list):
         raise ValueError("its subsets are not a list")
@@ -145,7 +147,7 @@ def parse_leases(text: str, date: Optional[str]) -> tuple[tuple[Lease, ...], str
     """The API servers' identity Leases, aged by the server's own clock (``date``, the answer's Date header):
     the monitoring host's clock may be minutes off. Without a usable Date the newest renewal stands in for the
     server's clock, which understates every age by at most the 10 s renewal interval; the note says so."""
-    document = _object(text, "LeaseList")
+    document = json_object(text, "LeaseList")
     items = _list_of(document, "items")
     if not isinstance(items, list):
         raise ValueError("its items are not a list")
@@ -176,7 +178,8 @@ def parse_leases(text: str, date: Optional[str]) -> tuple[tuple[Lease, ...], str
     return tuple(sorted(leases, key=lambda lease: lease.host)), note
 
 
-def _object(text: str, kind: str) -> Mapping[str, Any]:
+def json_object(text: str, kind: str) -> Mapping[str, Any]:
+    """A JSON object of that ``kind`` (or of none named), else ``ValueError`` saying what came instead."""
     try:
         document = json.loads(text)
     except (ValueError, RecursionError):
@@ -184,7 +187,8 @@ def _object(text: str, kind: str) -> Mapping[str, Any]:
     if not isinstance(document, dict):
         raise ValueError("it is not a JSON object")
     if document.get("kind") not in (kind, None):
-        raise ValueError(f"it is a {one_line(str(document.get('kind')), 40)}, not an {kind}")
+        article = "an" if kind[:1] in "AEIOU" else "a"
+        raise ValueError(f"it is a {one_line(str(document.get('kind')), 40)}, not {article} {kind}")
     return document
 
 

@@ -126,6 +126,13 @@ class Settings(NamedTuple):
     #: The name members are verified against: only ``--tls-server-name`` itself, never a kubeconfig's (that
     #: one names the server asked, usually a load balancer); otherwise each member is verified by its address.
     member_server_name: Optional[str] = None
+    #: ``--webhooks``, ``--aggregated-apis``: judge what the health endpoints cannot see (SPEC section 6b).
+    webhooks: bool = False
+    aggregated_apis: bool = False
+
+    @property
+    def blind_spots(self) -> bool:
+        return self.webhooks or self.aggregated_apis
 
     @property
     def target(self) -> Target:

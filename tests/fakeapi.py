@@ -429,7 +429,8 @@ class _Handler(BaseHTTPRequestHandler):
         )
         self._discard_request_body()
         has_client_cert = isinstance(self.connection, ssl.SSLSocket) and bool(self.connection.getpeercert())
-        reply = fake._reply_for(split.path, self.headers.get_all("Authorization") or [], has_client_cert)
+        reply = fake._reply_for(split.path, self.headers.get_all("Authorization") or [], has_client_cert,
+                                urllib.parse.unquote(split.query))
         self._send(reply, send_body)
 
     def _discard_request_body(self) -> None:
@@ -701,7 +702,9 @@ class FakeApiServer:
             self._requests.append(seen)
             self._request_arrived.notify_all()
 
-    def _reply_for(self, path: str, authorization: Iterable[str], has_client_cert: bool) -> Reply:
+    def _reply_for(self, path: str, authorization: Iterable[str], has_client_cert: bool, query: str = "") -> Reply:
+        """A route named with its query (``/apis/...?labelSelector=...``, decoded) answers only that query;
+        one named by its path alone answers every query."""
         values = list(authorization)
         if self._token is not None and not has_client_cert:
             if values:
@@ -710,7 +713,8 @@ class FakeApiServer:
             elif not self._anonymous:
                 return unauthorized_reply()
         with self._lock:
-            reply = self._routes.get(path)
+            reply = self._routes.get(f"{path}?{query}") if query else None
+            reply = reply if reply is not None else self._routes.get(path)
         return reply if reply is not None else not_found_reply()
 
 

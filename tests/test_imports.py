@@ -18,6 +18,7 @@ _PROBE = ("import atexit, json, sys\n"
           "sys.argv[0] = 'check_k8s_health'\n"
           "from check_k8s_health.cli import main\nmain()\n")
 MEMBERS_ONLY = {"check_k8s_health.lookup", "check_k8s_health.roster", "check_k8s_health.membership"}
+BLIND_ONLY = {"check_k8s_health.blindspots", "check_k8s_health.blindlookup", "check_k8s_health.blindverdict"}
 SOME_RUNS_ONLY = {"yaml", "check_k8s_health.execplugin", "check_k8s_health.machine", "_strptime", "dataclasses"}
 
 
@@ -32,7 +33,8 @@ def test_a_plain_run_imports_nothing_it_does_not_need() -> None:
     with FakeApiServer(healthy_routes()) as server:
         modules = _modules("-s", server.url, "--certificate-authority", server.ca_file)
     assert "check_k8s_health.engine" in modules  # the probe sees the run's modules
-    assert not modules & (MEMBERS_ONLY | SOME_RUNS_ONLY), modules & (MEMBERS_ONLY | SOME_RUNS_ONLY)
+    unneeded = MEMBERS_ONLY | BLIND_ONLY | SOME_RUNS_ONLY
+    assert not modules & unneeded, modules & unneeded
 
 
 @pytest.mark.parametrize("mode", [[], ["--output", "json"]])
@@ -40,3 +42,14 @@ def test_a_members_run_imports_the_member_modules(mode: list[str]) -> None:
     with control_plane([healthy_routes()]) as plane:
         modules = _modules(*plane.lb_args, "--members", *mode)
     assert modules >= MEMBERS_ONLY
+
+
+@pytest.mark.parametrize("mode", [[], ["--output", "json"]])
+def test_a_blind_spots_run_imports_their_modules(mode: list[str]) -> None:
+    from fakeblind import healthy_blind_routes
+
+    with FakeApiServer(healthy_blind_routes()) as server:
+        modules = _modules("-s", server.url, "--certificate-authority", server.ca_file, "--webhooks",
+                           "--aggregated-apis", *mode)
+    assert modules >= BLIND_ONLY
+    assert not modules & {"check_k8s_health.lookup", "check_k8s_health.membership"}
