@@ -18,17 +18,17 @@ def _one(kind: str) -> dict[str, Any]:
 
 
 def test_cluster_role_is_least_privilege() -> None:
-    role = _one("ClusterRole")
+    role = _named("ClusterRole", "check-k8s-health")
     assert role["rules"] == [{"nonResourceURLs": ["/livez", "/livez/*", "/readyz", "/readyz/*", "/healthz",
                                                   "/healthz/*"], "verbs": ["get"]}]
 
 
 def test_binding_secret_and_account_fit_together() -> None:
-    account, binding, secret = _one("ServiceAccount"), _one("ClusterRoleBinding"), _one("Secret")
+    account, binding, secret = _one("ServiceAccount"), _named("ClusterRoleBinding", "check-k8s-health"), _one("Secret")
     name, namespace = account["metadata"]["name"], account["metadata"]["namespace"]
     assert _one("Namespace")["metadata"]["name"] == namespace
     assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
-                                  "name": _one("ClusterRole")["metadata"]["name"]}
+                                  "name": "check-k8s-health"}
     assert binding["subjects"] == [{"kind": "ServiceAccount", "name": name, "namespace": namespace}]
     assert secret["type"] == "kubernetes.io/service-account-token"
     assert secret["metadata"]["namespace"] == namespace
@@ -64,3 +64,33 @@ def test_member_role_bindings_bind_the_monitoring_account() -> None:
         assert binding["metadata"]["namespace"] == _named("Role", role)["metadata"]["namespace"]
         assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": role}
         assert binding["subjects"] == [subject]
+
+
+def test_blind_spot_role_is_read_only_and_exactly_what_the_plugin_asks() -> None:
+    """``--webhooks`` lists both webhook configuration kinds and the EndpointSlices of their services and gets a
+    Service by name; ``--aggregated-apis`` lists APIServices. Nothing is written, nothing holds a secret."""
+    role = _named("ClusterRole", "check-k8s-health-blind-spots")
+    assert role["rules"] == [
+        {"apiGroups": ["admissionregistration.k8s.io"],
+         "resources": ["validatingwebhookconfigurations", "mutatingwebhookconfigurations"], "verbs": ["list"]},
+        {"apiGroups": ["apiregistration.k8s.io"], "resources": ["apiservices"], "verbs": ["list"]},
+        {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"], "verbs": ["list"]},
+        {"apiGroups": [""], "resources": ["services"], "verbs": ["get"]},
+    ]
+    binding = _named("ClusterRoleBinding", "check-k8s-health-blind-spots")
+    account = _one("ServiceAccount")
+    assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                                  "name": "check-k8s-health-blind-spots"}
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": account["metadata"]["name"],
+                                    "namespace": account["metadata"]["namespace"]}]
+
+
+def test_the_rbac_hints_name_what_the_role_grants() -> None:
+    """Every rule the plugin names in a 403 hint is one the shipped role grants, word for word."""
+    from check_k8s_health.blindverdict import RULES
+
+    role = _named("ClusterRole", "check-k8s-health-blind-spots")
+    granted = {f"grant {verb} on {resource}" + (f" ({group})" if group else "")
+               for rule in role["rules"] for group in rule["apiGroups"] for resource in rule["resources"]
+               for verb in rule["verbs"]}
+    assert set(RULES.values()) == granted

@@ -23,6 +23,7 @@ import pytest
 from conftest import ca_args, run_plugin
 from consumers import need, readable_copy, world_readable_dir
 from fakeapi import FakeApiServer, Reply, etcd_down_routes, healthy_routes
+from fakeblind import APISERVICES_PATH, GUARD_LINE, broken_webhook_routes, unavailable_apiservice_routes
 from fakecluster import ControlPlane, control_plane
 
 from check_k8s_health.cli import build_parser
@@ -50,6 +51,8 @@ EVERY_VARIABLE: dict[str, Value] = {
     "min_healthy": 2,
     "members": True,
     "expect_members": 3,
+    "webhooks": True,
+    "aggregated_apis": True,
     "exclude": ["etcd", "informer-sync"],
     "kubeconfig": "/nonexistent/kubeconfig",
     "context": "admin@kubernetes",
@@ -157,6 +160,20 @@ def test_a_typo_fails_validation(workdir: Path) -> None:
     assert "Invalid attribute: requird" in result.stdout, result.stdout
 
 
+def test_the_blind_spots_example_in_the_comments_validates(workdir: Path) -> None:
+    block = re.search(r"^/\*\n \* Example: what /readyz cannot see.*?^ \*/", CONF.read_text(), re.M | re.S)
+    assert block is not None
+    example = "".join(line[5:] + "\n" for line in block.group(0).splitlines() if line.startswith(" *   "))
+    assert "vars.k8s_health_webhooks = true" in example and "vars.k8s_health_aggregated_apis = true" in example
+    example += 'object Host "k8s-api" {\n  check_command = "hostalive"\n  address = "10.0.0.10"\n}\n'
+    (workdir / "blind-example.conf").write_text(example)
+    (workdir / "blind-example.conf").chmod(0o644)
+    text = CONSTANTS + INCLUDES + f'include "{workdir}/icinga2-commands.conf"\ninclude "{workdir}/blind-example.conf"\n'
+    result = _validate(workdir, "blind.conf", text)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Instantiated 1 Service." in result.stdout, result.stdout
+
+
 def test_the_ha_example_in_the_comments_validates(workdir: Path) -> None:
     """The commented HA example, uncommented, with the zones its agent variant needs (command_endpoint must name
     an Endpoint in a child zone of the checkable's zone: the example goes to zones.d/master)."""
@@ -202,8 +219,8 @@ class DaemonRun:
     cut_member: str  # the member cut off from etcd, as the status line names it
 
 
-def _services(healthy: FakeApiServer, etcd_down: FakeApiServer, plane: ControlPlane, plane_ca: str
-              ) -> dict[str, dict[str, Value]]:
+def _services(healthy: FakeApiServer, etcd_down: FakeApiServer, plane: ControlPlane, plane_ca: str,
+              blind: FakeApiServer) -> dict[str, dict[str, Value]]:
     """Services the daemon runs, with the variables each sets besides the CA. Each has its own timeout, which
     tells their logged command lines apart."""
     return {
@@ -219,6 +236,8 @@ def _services(healthy: FakeApiServer, etcd_down: FakeApiServer, plane: ControlPl
         # every member of a control plane found through its load balancer, one of them cut off from etcd
         "members": {"server": plane.lb.url, "members": True, "expect_members": 3, "min_healthy": 2,
                     "certificate_authority": plane_ca, "timeout": 9},
+        # what /readyz cannot see: a webhook whose service is gone, unavailable aggregated APIs
+        "blind-spots": {"server": blind.url, "webhooks": True, "aggregated_apis": True, "timeout": 3},
     }
 
 
@@ -296,12 +315,14 @@ def daemon_run(workdir: Path, consumer_plugin: Path) -> Iterator[DaemonRun]:
     cut = {"/readyz": Reply.from_capture("members/readyz_verbose_member3_cut_from_etcd.txt")}
     with FakeApiServer(healthy_routes(), token=TOKEN, anonymous=False) as healthy, \
             FakeApiServer(etcd_down_routes(), ca=healthy.ca) as etcd_down, \
-            control_plane([healthy_routes(), healthy_routes(), cut]) as plane:
+            control_plane([healthy_routes(), healthy_routes(), cut]) as plane, \
+            FakeApiServer({**broken_webhook_routes(), APISERVICES_PATH: unavailable_apiservice_routes()[
+                APISERVICES_PATH]}, ca=healthy.ca) as blind:
         ca_file = readable_copy(healthy.ca_file, workdir, "ca.crt")
         plane_ca = readable_copy(plane.lb.ca_file, workdir, "members-ca.crt")
         results, command_lines, debug_log = _run_daemon(
             workdir, "e2e", str(consumer_plugin.parent), INCLUDES + f'include "{workdir}/icinga2-commands.conf"\n',
-            services=_services(healthy, etcd_down, plane, plane_ca), ca_file=ca_file)
+            services=_services(healthy, etcd_down, plane, plane_ca, blind), ca_file=ca_file)
         yield DaemonRun(results, command_lines, debug_log, healthy, plane.name(2))
 
 
@@ -357,6 +378,19 @@ def test_daemon_checks_every_member(daemon_run: DaemonRun) -> None:
     perf = result.perfdata.split()
     assert "members_listed=3;;;0" in perf and "members_alive=3;;;0" in perf, result.perfdata
     assert "127_0_0_3_readyz_failed=2;;;0" in perf, result.perfdata
+
+
+def test_daemon_sees_what_readyz_cannot(daemon_run: DaemonRun) -> None:
+    result = daemon_run.results["blind-spots"]
+    lines = result.output.rstrip().split("\n")
+    assert (result.state, lines[0]) == (2, f"K8S_HEALTH CRITICAL - readyz: all 33 sub-checks passed; {GUARD_LINE}; "
+                                           "and 4 more"), result
+    assert "'--webhooks'" in daemon_run.command_lines["blind-spots"]
+    assert "'--aggregated-apis'" in daemon_run.command_lines["blind-spots"]
+    assert any(line.startswith("[-] apiservice v1beta1.metrics.k8s.io: ServiceNotFound") for line in lines), result
+    perf = result.perfdata.split()
+    assert {"webhooks=3;;;0", "webhooks_unserved=2;;;0", "apiservices=24;;;0", "apiservices_unavailable=3;;;0"} <= \
+        set(perf), result.perfdata
 
 
 def test_daemon_hostname_defaults_to_the_host_address(daemon_run: DaemonRun) -> None:

@@ -30,6 +30,7 @@ import trustme
 from conftest import run_plugin
 from consumers import need, readable_copy, world_readable_dir
 from fakeapi import FakeApiServer, Reply, etcd_down_routes, healthy_routes
+from fakeblind import broken_webhook_routes
 
 CONTRIB = Path(__file__).resolve().parent.parent / "contrib"
 NAGIOS_COMMANDS = CONTRIB / "nagios" / "commands.cfg"
@@ -159,8 +160,8 @@ def test_nagios4_accepts_the_shipped_definitions() -> None:
         assert result.returncode == 0, result.stdout + result.stderr
         assert "Total Errors:   0" in result.stdout and "Total Warnings: 0" in result.stdout, result.stdout
         assert "Things look okay" in result.stdout
-        # Our files were read: 3 services on k8s-api plus one per control-plane node; 1 + 3 hosts.
-        assert "Checked 6 services." in result.stdout and "Checked 4 hosts." in result.stdout, result.stdout
+        # Our files were read: 4 services on k8s-api plus one per control-plane node; 1 + 3 hosts.
+        assert "Checked 7 services." in result.stdout and "Checked 4 hosts." in result.stdout, result.stdout
         assert "Checked 1 host groups." in result.stdout, result.stdout
     finally:
         shutil.rmtree(folder, ignore_errors=True)
@@ -195,7 +196,7 @@ def test_nagios4_rejects_a_copy_with_a_typo(name: str, old: str, new: str, error
 
 def test_nagios_commands_take_the_token_from_a_file_only() -> None:
     lines = re.findall(r"^\s*command_line\s+(.*)$", NAGIOS_COMMANDS.read_text(), re.MULTILINE)
-    assert len(lines) == 3
+    assert len(lines) == 4
     for line in lines:
         assert line.startswith(SHIPPED_PLUGIN + " ")
         assert _first_option_value(line, "--token-file") == "/etc/nagios4/k8s-token"
@@ -209,7 +210,7 @@ def test_the_docs_show_the_shipped_lines() -> None:
     nrpe = (CONTRIB.parent / "docs" / "nrpe.md").read_text()
     shipped = NAGIOS_COMMANDS.read_text()
     lines = re.findall(r"^ +command_line +.+$", nagios, re.MULTILINE)
-    assert len(lines) == 3 and all(line in shipped for line in lines), lines
+    assert len(lines) == 4 and all(line in shipped for line in lines), lines
     assert "check_k8s_health!https://10.0.0.10:6443!readyz" in NAGIOS_SERVICES.read_text()
     lines = re.findall(r"^command\[.+$", nrpe, re.MULTILINE)
     assert sorted(lines) == sorted(re.findall(r"^command\[.+$", NRPE_COMMANDS.read_text(), re.MULTILINE))
@@ -222,7 +223,7 @@ def test_the_docs_show_the_shipped_lines() -> None:
 
 def _nrpe_command_lines() -> dict[str, str]:
     commands = dict(re.findall(r"^command\[([^\]]+)\]=(.+)$", NRPE_COMMANDS.read_text(), re.MULTILINE))
-    assert set(commands) == {"k8s_readyz", "k8s_livez", "k8s_health", "k8s_members"}
+    assert set(commands) == {"k8s_readyz", "k8s_livez", "k8s_health", "k8s_members", "k8s_blind_spots"}
     return commands
 
 
@@ -332,6 +333,22 @@ def test_nrpe_members_finds_the_control_plane_through_this_node(nrpe: Nrpe) -> N
     assert result.returncode == 0, result.stdout
     assert result.stdout.startswith("K8S_HEALTH OK - 1 of 1 API servers healthy (livez, readyz)\n"), result.stdout
     assert "members_listed=1;;;0" in result.stdout and "members_alive=1;;;0" in result.stdout
+
+
+def test_nrpe_blind_spots_name_the_webhook_that_blocks_writes(nrpe: Nrpe) -> None:
+    from fakeblind import APISERVICES_PATH, GUARD_LINE, broken_webhook_routes, unavailable_apiservice_routes
+
+    routes = {**broken_webhook_routes(), APISERVICES_PATH: unavailable_apiservice_routes()[APISERVICES_PATH]}
+    nrpe.set_routes(routes)
+    try:
+        result = nrpe.query("-c", "k8s_blind_spots")
+    finally:
+        nrpe.set_routes(healthy_routes())
+    assert result.returncode == 2, result.stdout
+    assert result.stdout.startswith(f"K8S_HEALTH CRITICAL - readyz: all 33 sub-checks passed; {GUARD_LINE}; and 4 "
+                                    "more\n"), result.stdout
+    assert "[-] apiservice v1beta1.metrics.k8s.io: ServiceNotFound" in result.stdout
+    assert "webhooks_unserved=2;;;0" in result.stdout and "apiservices_unavailable=3;;;0" in result.stdout
 
 
 def test_nrpe_etcd_down_is_critical_and_names_etcd(nrpe: Nrpe) -> None:
@@ -479,6 +496,11 @@ define service {{
     service_description     k8s readyz etcd down
     check_command           check_k8s_health!{down}!readyz
 }}
+define service {{
+    use                     k8s-test-service
+    service_description     k8s webhooks and aggregated APIs
+    check_command           check_k8s_health_blind_spots!{blind}
+}}
 define command {{
     command_name            check_nrpe_port
     command_line            {check_nrpe} -H $HOSTADDRESS$ -p {nrpe_port} -c $ARG1$
@@ -498,7 +520,8 @@ def test_nagios_runs_the_command_and_stores_state_output_and_perfdata(consumer_p
     ca = trustme.CA()
     try:
         with FakeApiServer(healthy_routes(), token=TOKEN, anonymous=False, ca=ca) as healthy, \
-                FakeApiServer(etcd_down_routes(), token=TOKEN, anonymous=False, ca=ca) as down:
+                FakeApiServer(etcd_down_routes(), token=TOKEN, anonymous=False, ca=ca) as down, \
+                FakeApiServer(broken_webhook_routes(), token=TOKEN, anonymous=False, ca=ca) as blind:
             ca_file = readable_copy(healthy.ca_file, folder, "k8s-ca.crt")
             token_file = _token_file(folder, TOKEN)
             commands = NAGIOS_COMMANDS.read_text()
@@ -508,7 +531,7 @@ def test_nagios_runs_the_command_and_stores_state_output_and_perfdata(consumer_p
                 commands = commands.replace(old, new)
             (folder / "commands.cfg").write_text(commands)
             (folder / "objects.cfg").write_text(_OBJECTS.format(
-                healthy=healthy.url, down=down.url, check_nrpe=CHECK_NRPE, nrpe_port=nrpe.port))
+                healthy=healthy.url, down=down.url, blind=blind.url, check_nrpe=CHECK_NRPE, nrpe_port=nrpe.port))
             # One check per service as soon as it starts (no spreading), status.dat rewritten every second.
             schedule = ("interval_length=2\nstatus_update_interval=1\ncheck_result_reaper_frequency=1\n"
                         "service_inter_check_delay_method=n\nmax_service_check_spread=1\n"
@@ -516,7 +539,7 @@ def test_nagios_runs_the_command_and_stores_state_output_and_perfdata(consumer_p
             cfg = _nagios_main_cfg(folder, [str(folder / "commands.cfg"), str(folder / "objects.cfg")], schedule)
             verified = _nagios_verify(cfg)
             assert verified.returncode == 0, verified.stdout
-            services = _run_nagios_until_checked(cfg, folder / "var" / "status.dat", count=3, seconds=30)
+            services = _run_nagios_until_checked(cfg, folder / "var" / "status.dat", count=4, seconds=30)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     by_name = {service["service_description"]: service for service in services}
@@ -533,6 +556,13 @@ def test_nagios_runs_the_command_and_stores_state_output_and_perfdata(consumer_p
         r"[-] readyz etcd-readiness: failed: reason withheld\n"), crit
     assert re.fullmatch(r"cert_days_left=\S+ readyz_checks=33;;;0 readyz_failed=2;;;0 readyz_time=[0-9.]+s;;;0",
                         crit["performance_data"]), crit
+    blind = by_name["k8s webhooks and aggregated APIs"]
+    assert blind["current_state"] == "2", blind
+    # (";" arrives as ":", see below)
+    assert blind["plugin_output"] == ("K8S_HEALTH CRITICAL - readyz: all 33 sub-checks passed: webhook "
+                                      "guard.example.com blocks CREATE, UPDATE configmaps: service kube-system/guard "
+                                      "not found: and 1 more")
+    assert "webhooks_unserved=2;;;0" in blind["performance_data"].split(), blind
     via_nrpe = by_name["k8s health via nrpe"]
     assert via_nrpe["current_state"] == "0", via_nrpe
     # Nagios replaces every ";" in plugin_output with ":" (base/checks.c), so the plugin's "; " between endpoints
