@@ -50,6 +50,7 @@ APIS = {
     SLICES: "discovery.k8s.io/v1 (Kubernetes 1.21+)",
 }
 RBAC_FILE = "deploy/rbac.yaml"
+ROLE = "check-k8s-health-blind-spots"
 #: How much of an APIService's message the status line carries (the long output has all of it).
 MESSAGE_SHOWN = 60
 #: Items listed in the long output, per kind and level, before "and N more".
@@ -160,7 +161,7 @@ def judge_webhooks(survey: Survey, policy: Policy) -> Part:
     lines += _item_lines(judged, "webhook")
     served = sum(1 for item in judged if item.judged and not item.broken and item.state == Ok
                  and isinstance(item.item, Webhook) and item.item.service is not None and item.item.rules)
-    fine = f"webhooks: {served} served" if served else "webhooks: none to judge"
+    fine = f"webhooks: {served} served" if served else "webhooks: none to judge" if judged else "webhooks: none"
     return Part(combine(state for state, _ in problems), tuple(_worst_first(problems)), fine, tuple(lines), judged,
                 listed=len(judged), broken=sum(item.broken for item in judged))
 
@@ -291,7 +292,8 @@ def miss_words(miss: Miss) -> tuple[ServiceState, str, str]:
         return Unknown, f"{source} cannot be used: {one_line(miss.why, 80)}", ""
     if answer.status == 403:
         return (Unknown, f"HTTP 403, {RULES[miss.what]}",
-                f"{miss.what}: {status_message(answer.body, 400)}; {RBAC_FILE} grants exactly what is missing")
+                f"{miss.what}: {status_message(answer.body, 400)}; the ClusterRole {ROLE} of {RBAC_FILE} grants "
+                "what is needed, read-only")
     if answer.status == 404 and miss.what in APIS:
         return Unknown, f"HTTP 404: the server does not serve {APIS[miss.what]}", f"{source}: {answer.url} not found"
     if 500 <= answer.status <= 599:

@@ -57,8 +57,7 @@ def test_a_healthy_cluster() -> None:
     with FakeApiServer(healthy_blind_routes()) as server:
         run = run_plugin(*ca_args(server), *BOTH)
         asked = sorted(seen.path for seen in server.requests)
-    assert (run.code, run.first_line) == (0, f"K8S_HEALTH OK - {OK_READYZ}; webhooks: none to judge; aggregated "
-                                             "APIs: none")
+    assert (run.code, run.first_line) == (0, f"K8S_HEALTH OK - {OK_READYZ}; webhooks: none; aggregated APIs: none")
     assert asked == sorted(["/readyz", *LIST_PATHS])
     counts = perf(run)
     assert (counts["webhooks"], counts["webhooks_unserved"]) == ("0;;;0", "0;;;0")
@@ -207,7 +206,8 @@ def test_forbidden_look_ups_name_the_rule(path: str, capture: str, first: str) -
         return
     assert (run.code, run.first_line) == (3, f"K8S_HEALTH UNKNOWN - {OK_READYZ}; {first}")
     message = json.loads(Reply.from_capture(capture).body)["message"]
-    assert any(message in line and line.endswith("deploy/rbac.yaml grants exactly what is missing")
+    assert any(message in line and line.endswith("the ClusterRole check-k8s-health-blind-spots of deploy/rbac.yaml "
+                                                 "grants what is needed, read-only")
                for line in run.long_output), run.long_output
     assert ("webhooks" if path == VALIDATING_PATH else "apiservices") not in perf(run)
 

@@ -34,9 +34,11 @@ def test_options_table_names_every_option() -> None:
 
 
 def test_perfdata_table_names_the_emitted_labels() -> None:
-    labels = set(re.findall(r"^\| `(<endpoint>_\w+|cert_days_left|members_\w+)`", OUTPUT, re.MULTILINE))
+    labels = set(re.findall(r"^\| `(<endpoint>_\w+|cert_days_left|members_\w+|webhooks\w*|apiservices\w*)`", OUTPUT,
+                            re.MULTILINE))
     assert labels == {"<endpoint>_time", "<endpoint>_checks", "<endpoint>_failed", "cert_days_left",
-                      "members_listed", "members_alive"}
+                      "members_listed", "members_alive", "webhooks", "webhooks_unserved", "apiservices",
+                      "apiservices_unavailable"}
 
 
 def test_version_has_one_source() -> None:
@@ -65,3 +67,17 @@ def test_every_doc_is_linked_and_every_link_resolves() -> None:
     assert readme_links == {path.resolve() for path in DOCS.glob("*.md")}
     for doc in DOCS.glob("*.md"):
         assert doc.read_text().startswith("# "), doc.name
+
+
+def test_every_table_row_has_as_many_cells_as_its_header() -> None:
+    """A row pasted into the wrong table (a States row among the options) shows as a row of another width."""
+    for source in [ROOT / "README.md", *DOCS.glob("*.md")]:
+        width = 0
+        for number, line in enumerate(source.read_text().splitlines(), start=1):
+            if not line.startswith("|"):
+                width = 0
+                continue
+            cells = len(re.findall(r"(?<!\\)\|", line.replace("`|`", "``"))) - 1
+            if width == 0:
+                width = cells
+            assert cells == width, f"{source.name}:{number} has {cells} cells, its table {width}"

@@ -29,7 +29,7 @@ import pytest
 import yaml
 from conftest import run_plugin
 from consumers import need, readable_copy, world_readable_dir
-from fakeapi import HOST, FakeApiServer, etcd_down_routes, healthy_routes
+from fakeapi import HOST, FakeApiServer, Reply, etcd_down_routes, healthy_routes
 
 from check_k8s_health.cli import build_parser
 
@@ -111,8 +111,10 @@ def the_template(export: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-def dependent_items(export: dict[str, Any]) -> list[dict[str, Any]]:
-    return [item for item in the_template(export)["items"] if item.get("type") == "DEPENDENT"]
+def dependent_items(export: dict[str, Any], master: Optional[str] = None) -> list[dict[str, Any]]:
+    """The dependent items, of one master item's document when ``master`` names it."""
+    return [item for item in the_template(export)["items"] if item.get("type") == "DEPENDENT"
+            and master in (None, item["master_item"]["key"])]
 
 
 def item_prototypes(export: dict[str, Any]) -> list[dict[str, Any]]:
@@ -128,10 +130,23 @@ def jsonpath_of(item: dict[str, Any]) -> dict[str, Any]:
 
 
 def master_keys(export: dict[str, Any]) -> tuple[str, str]:
-    """The keys of the two items that run the plugin: the JSON document and the discovery rule."""
-    (document,) = [item["key"] for item in the_template(export)["items"] if item.get("type") != "DEPENDENT"]
+    """The keys of the two items that run the plugin for the health endpoints: the JSON document and the discovery
+    rule."""
+    (document,) = [item["key"] for item in the_template(export)["items"]
+                   if item.get("type") != "DEPENDENT" and not _is_blind(item["key"])]
     (discovery,) = [rule["key"] for rule in the_template(export)["discovery_rules"]]
     return document, discovery
+
+
+def blind_key(export: dict[str, Any]) -> str:
+    """The key of the item that runs the plugin with --webhooks --aggregated-apis."""
+    (key,) = [item["key"] for item in the_template(export)["items"]
+              if item.get("type") != "DEPENDENT" and _is_blind(item["key"])]
+    return str(key)
+
+
+def _is_blind(key: str) -> bool:
+    return key.startswith("k8s.health.blind.") or '"--webhooks"' in key
 
 
 def key_parameters(key: str) -> list[str]:
@@ -260,7 +275,7 @@ def test_user_parameter_keys_need_no_unsafe_characters() -> None:
     lines = user_parameters()
     assert set(lines) == {"k8s.health.json", "k8s.health.discovery", "k8s.health.server.json[*]",
                           "k8s.health.server.discovery[*]", "k8s.health.members.json[*]",
-                          "k8s.health.members.discovery[*]"}
+                          "k8s.health.members.discovery[*]", "k8s.health.blind.json"}
     for key in lines:
         name = key[:-3] if key.endswith("[*]") else key
         assert re.fullmatch(r"[a-z0-9.]+", name), key
@@ -284,7 +299,9 @@ def test_user_parameter_commands_are_valid_plugin_command_lines() -> None:
         assert args.output == ("nagios" if args.discover else "json"), key
         assert args.server == ["https://10.0.0.1:6443"], key
         assert args.token_file == SHIPPED_TOKEN and args.certificate_authority == SHIPPED_CA, key
-        assert args.endpoint == ["livez", "readyz"], key
+        blind = key.startswith("k8s.health.blind.")
+        assert (args.webhooks, args.aggregated_apis) == (blind, blind), key
+        assert args.endpoint == (["readyz"] if blind else ["livez", "readyz"]), key
         assert args.tls_server_name == "kubernetes", key
         assert args.verbose == 0, key
         # The plugin must answer before the agent kills it, even with the agent's default Timeout (3 s, with
@@ -385,7 +402,7 @@ def test_template_items_follow_the_import_schema(path: Path) -> None:
     items = tmpl["items"]
     document_key, discovery_key = master_keys(export)
     masters = {item["key"] for item in items if item.get("type", "ZABBIX_PASSIVE") != "DEPENDENT"}
-    assert masters == {document_key}
+    assert masters == {document_key, blind_key(export)}
     rules = tmpl["discovery_rules"]
     for element, allowed in [*((item, ITEM_FIELDS) for item in items), *((rule, RULE_FIELDS) for rule in rules),
                              *((prototype, PROTOTYPE_FIELDS) for prototype in item_prototypes(export))]:
@@ -397,7 +414,7 @@ def test_template_items_follow_the_import_schema(path: Path) -> None:
             assert element["key"] in agent_keys, f"{element['key']} is no UserParameter of the shipped conf"
             assert "master_item" not in element
         elif kind == "EXTERNAL":
-            assert path == EXTERNAL_TEMPLATE and element["key"] in (document_key, discovery_key), element["key"]
+            assert path == EXTERNAL_TEMPLATE and element["key"] in masters | {discovery_key}, element["key"]
             assert "master_item" not in element
         elif kind == "DEPENDENT":
             assert element["master_item"]["key"] in masters, element["key"]
@@ -407,9 +424,9 @@ def test_template_items_follow_the_import_schema(path: Path) -> None:
         for step in element.get("preprocessing", []):
             assert step["type"] in STEP_TYPES and isinstance(step["parameters"], list), element["key"]
             assert step.get("error_handler", "ORIGINAL_ERROR") in ERROR_HANDLERS, element["key"]
-    master = next(item for item in items if item["key"] == document_key)
-    assert master["value_type"] == "TEXT" and master["trends"] == "0"
-    assert master["history"] in ("0", "1h", "1d"), "the raw document is only kept briefly"
+    for master in (item for item in items if item["key"] in masters):
+        assert master["value_type"] == "TEXT" and master["trends"] == "0"
+        assert master["history"] in ("0", "1h", "1d"), "the raw document is only kept briefly"
     # One value per state code, in the plugin's numbering.
     mapping = {m["value"]: m["newvalue"] for m in tmpl["valuemaps"][0]["mappings"]}
     assert mapping == {"0": "OK", "1": "WARNING", "2": "CRITICAL", "3": "UNKNOWN"}
@@ -481,7 +498,8 @@ def _without_master_keys(path: Path) -> Any:
     name = the_template(export)["template"]
     text = yaml.safe_dump(export, width=1_000_000).replace(name, "TEMPLATE")
     export = yaml.safe_load(text.replace(document_key.replace("'", "''"), "MASTER")
-                            .replace(discovery_key.replace("'", "''"), "DISCOVERY"))
+                            .replace(discovery_key.replace("'", "''"), "DISCOVERY")
+                            .replace(blind_key(template(path)).replace("'", "''"), "BLIND"))
     for _, node in list(_walk(export)):
         node.pop("uuid", None)
         node.pop("description", None)
@@ -522,6 +540,11 @@ def test_external_check_keys_are_valid_plugin_command_lines() -> None:
     used = set(re.findall(r"\{\$[A-Z0-9._]+\}", document_key + discovery_key))
     assert used <= set(macros) and all(macros[macro] for macro in used)
     assert key_parameters(document_key)[2:] == key_parameters(discovery_key)[1:], "same server, same options"
+    blind = parser.parse_args(external_args(blind_key(export), macros))
+    assert (blind.output, blind.webhooks, blind.aggregated_apis, blind.endpoint) == ("json", True, True, ["readyz"])
+    assert (blind.server, blind.token_file, blind.certificate_authority) == (args.server, args.token_file,
+                                                                             args.certificate_authority)
+    assert blind.timeout + 1 <= DEFAULT_AGENT_TIMEOUT
 
 
 # -- the template against the plugin's real documents -------------------------------------------------------------
@@ -548,7 +571,8 @@ def test_template_jsonpaths_read_the_plugins_documents(routes: Any, code: int, t
     with FakeApiServer(routes(), server_names=SERVER_NAMES) as server:
         document, discovery, exit_code = _documents(server, *token_and_ca)
     assert exit_code == code
-    values = {item["key"]: jsonpath(document, jsonpath_of(item)["parameters"][0]) for item in dependent_items(export)}
+    values = {item["key"]: jsonpath(document, jsonpath_of(item)["parameters"][0])
+              for item in dependent_items(export, master_keys(export)[0])}
     assert values["k8s.health.code"] == code
     assert isinstance(values["k8s.health.summary"], str) and values["k8s.health.summary"]
     rows = discovery["data"]
@@ -588,6 +612,83 @@ def test_template_jsonpaths_when_the_server_is_unreachable(token_and_ca: tuple[s
     assert "data" not in json.loads(gone.stdout), "Zabbix would delete every discovered item"
 
 
+def count_value(document: Any, item: dict[str, Any]) -> float:
+    """What a count item stores, step by step as Zabbix preprocesses it: the JSONPath (no match: its error
+    handler's custom value), then the regular expression that lets only a number through (a JSON null fails it:
+    the same custom value)."""
+    value: Any
+    for step in item["preprocessing"]:
+        try:
+            if step["type"] == "JSONPATH":
+                value = jsonpath(document, step["parameters"][0])
+            elif step["type"] == "REGEX":
+                pattern, output = step["parameters"]
+                found = re.fullmatch(pattern, "null" if value is None else str(value))
+                if found is None:
+                    raise NoMatch(pattern)
+                value = found.expand(output)
+            else:
+                raise AssertionError(f"unexpected step {step['type']} in {item['key']}")
+        except NoMatch:
+            assert step["error_handler"] == "CUSTOM_VALUE", item["key"]
+            return float(step["error_handler_params"])
+    return float(value)
+
+
+@pytest.mark.parametrize("path", TEMPLATES)
+def test_template_blind_spot_counts_read_the_plugins_documents(path: Path, token_and_ca: tuple[str, str]) -> None:
+    """The count items and their triggers against the documents of a healthy cluster, of the recorded outage, and
+    of a token whose account lacks the ClusterRole (the counts then say -1, which the cannot-judge trigger reads)."""
+    from fakeblind import (
+        APISERVICES_PATH,
+        VALIDATING_PATH,
+        broken_webhook_routes,
+        healthy_blind_routes,
+        unavailable_apiservice_routes,
+    )
+
+    export = template(path)
+    key = blind_key(export)
+    items = {item["key"]: item for item in dependent_items(export, key)}
+    assert set(items) == {"k8s.health.blind.summary", "k8s.health.webhooks.unserved",
+                          "k8s.health.apiservices.unavailable"}
+    forbidden = Reply.from_capture("blind/validatingwebhookconfigurations_forbidden_monitor.txt")
+    states = {
+        "healthy": (healthy_blind_routes(), 0, (0, 0)),
+        "outage": ({**broken_webhook_routes(), APISERVICES_PATH: unavailable_apiservice_routes()[APISERVICES_PATH]},
+                   2, (2, 3)),
+        "forbidden": ({**healthy_blind_routes(), VALIDATING_PATH: forbidden}, 3, (-1, 0)),
+    }
+    token, ca_file = token_and_ca
+    macros = template_macros(export)
+    for name, (routes, code, (unserved, unavailable)) in states.items():
+        with FakeApiServer(routes, server_names=SERVER_NAMES) as server:
+            shutil.copy(server.ca_file, ca_file)
+            if path == TEMPLATE:
+                args = shipped_args(key, server.url, token, ca_file)
+            else:
+                args = external_args(key, {**macros, "{$K8S.HEALTH.URL}": server.url, "{$K8S.HEALTH.CA_FILE}": ca_file,
+                                           "{$K8S.HEALTH.TOKEN_FILE}": token, "{$K8S.HEALTH.TIMEOUT}": "2"})
+                args += ["--tls-server-name", "kubernetes"]
+            run = run_plugin(*args)
+        document = json.loads(run.stdout)
+        assert run.code == code == document["code"], (name, document["summary"])
+        counts = (count_value(document, items["k8s.health.webhooks.unserved"]),
+                  count_value(document, items["k8s.health.apiservices.unavailable"]))
+        assert counts == (unserved, unavailable), name
+        assert jsonpath(document, jsonpath_of(items["k8s.health.blind.summary"])["parameters"][0]) == \
+            document["summary"]
+    tmpl = the_template(export)
+    triggers = {trigger["name"]: trigger["expression"] for trigger in export["triggers"]}
+    host = tmpl["template"]
+    assert triggers["K8s health: admission webhooks without a ready backend"].startswith(
+        f"last(/{host}/k8s.health.webhooks.unserved)>0 ")
+    assert triggers["K8s health: aggregated APIs unavailable"].startswith(
+        f"last(/{host}/k8s.health.apiservices.unavailable)>0 ")
+    assert triggers["K8s health: check cannot judge the webhooks or aggregated APIs"].startswith(
+        f"(last(/{host}/k8s.health.webhooks.unserved)<0 or last(/{host}/k8s.health.apiservices.unavailable)<0) ")
+
+
 def _documented_policy() -> list[str]:
     """The policy options of the example command line in the conf's comments (quoted there for /bin/sh)."""
     example = re.search(r"^#\s+\.\.\. (--output json .*) \.\.\.$", USER_PARAMETERS.read_text(), re.MULTILINE)
@@ -619,7 +720,7 @@ def test_the_documented_policy_reaches_both_warning_triggers(path: Path, token_a
     assert run.code == 1 == jsonpath(document, jsonpath_of(code)["parameters"][0])
     tmpl = the_template(export)
     triggers = [*export["triggers"], *(t for item in tmpl["items"] for t in item.get("triggers", []))]
-    (overall,) = [t for t in triggers if t["priority"] == "WARNING"]
+    (overall,) = [t for t in triggers if t["priority"] == "WARNING" and "/k8s.health.code)" in t["expression"]]
     assert re.search(r"last\(/[^/]*/k8s\.health\.code\)=1 ", overall["expression"]), overall["expression"]
     row = {"{#SERVER}": name, "{#ENDPOINT}": "readyz", "{#CHECK}": hook}
     (prototype,) = item_prototypes(export)
@@ -808,7 +909,7 @@ def test_agent_healthy_server(zabbix: World) -> None:
     (server,) = document["servers"]
     assert [endpoint["endpoint"] for endpoint in server["endpoints"]] == ["livez", "readyz"]
     assert all(endpoint["http_status"] == 200 and endpoint["checks"] for endpoint in server["endpoints"])
-    for item in dependent_items(template()):
+    for item in dependent_items(template(), "k8s.health.json"):
         jsonpath(document, jsonpath_of(item)["parameters"][0])
 
 
@@ -867,6 +968,22 @@ def test_agent_members_of_the_control_plane(zabbix: World) -> None:
         assert jsonpath(document, with_macros(jsonpath_of(prototype)["parameters"][0], row)) == 0
     rows = zabbix.agent.document(f"k8s.health.members.discovery[{zabbix.server.url}]")["data"]
     assert {row["{#SERVER}"] for row in rows} == {name}
+
+
+def test_agent_blind_spots(zabbix: World) -> None:
+    """The fixed key asks this node's API server for what /readyz cannot see."""
+    from fakeblind import APISERVICES_PATH, GUARD_LINE, broken_webhook_routes, unavailable_apiservice_routes
+
+    zabbix.set_state(healthy_routes())
+    routes = {**broken_webhook_routes(), APISERVICES_PATH: unavailable_apiservice_routes()[APISERVICES_PATH]}
+    for route, reply in routes.items():
+        zabbix.server.set_route(route, reply)
+    document = zabbix.agent.document("k8s.health.blind.json")
+    assert (document["code"], document["summary"]) == (2, f"readyz: all 33 sub-checks passed; {GUARD_LINE}; and 4 "
+                                                          "more")
+    items = {item["key"]: item for item in dependent_items(template(), "k8s.health.blind.json")}
+    assert count_value(document, items["k8s.health.webhooks.unserved"]) == 2
+    assert count_value(document, items["k8s.health.apiservices.unavailable"]) == 3
 
 
 def test_agent_rejected_token_is_unknown(zabbix: World) -> None:

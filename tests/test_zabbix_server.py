@@ -31,6 +31,7 @@ from test_zabbix import (
     TEMPLATE,
     TOKEN,
     Agent,
+    blind_key,
     local_lines,
     master_keys,
     running_agent,
@@ -288,3 +289,54 @@ def test_a_slow_answer_fires_the_warning_trigger(setup: Setup) -> None:
     finally:
         setup.set_routes(healthy_routes())
 
+
+
+@pytest.mark.parametrize("kind", HOSTS)
+def test_blind_spots_fire_their_triggers(setup: Setup, kind: str) -> None:
+    """The recorded outage (a webhook whose service is gone, three aggregated APIs down, /readyz ok): both count
+    items and both triggers; then an account without the ClusterRole: -1 and the cannot-judge trigger."""
+    from fakeblind import (
+        APISERVICES_PATH,
+        VALIDATING_PATH,
+        broken_webhook_routes,
+        healthy_blind_routes,
+        unavailable_apiservice_routes,
+    )
+
+    host = setup.hosts[kind]
+    key = blind_key(template(TEMPLATE if kind == "agent" else EXTERNAL_TEMPLATE))
+    outage = {**broken_webhook_routes(), APISERVICES_PATH: unavailable_apiservice_routes()[APISERVICES_PATH]}
+    forbidden = Reply.from_capture("blind/validatingwebhookconfigurations_forbidden_monitor.txt")
+    try:
+        for path, reply in outage.items():
+            setup.server.set_route(path, reply)
+
+        def counts(expected: tuple[str, str]) -> Callable[[], Optional[bool]]:
+            def probe() -> Optional[bool]:
+                found = tuple(str(setup.item(host, item)["lastvalue"]) for item in
+                              ("k8s.health.webhooks.unserved", "k8s.health.apiservices.unavailable"))
+                return True if tuple(float(value or "nan") for value in found) == tuple(map(float, expected)) \
+                    else None
+            return probe
+
+        setup.until(host, "the counts of the outage", counts(("2", "3")), key)
+        setup.until(host, "both blind-spot triggers", lambda: True if (
+            setup.trigger_value(host, "K8s health: admission webhooks without a ready backend"),
+            setup.trigger_value(host, "K8s health: aggregated APIs unavailable"),
+            setup.trigger_value(host, "K8s health: check cannot judge the webhooks or aggregated APIs")) == (1, 1, 0)
+            else None, key)
+        summary = setup.value_where(host, "k8s.health.blind.summary", "naming the webhook",
+                                    lambda text: "guard.example.com" in text)
+        assert summary.startswith("readyz: all 33 sub-checks passed; webhook guard.example.com blocks CREATE, "
+                                  "UPDATE configmaps: service kube-system/guard not found"), summary
+        setup.server.set_route(VALIDATING_PATH, forbidden)
+        setup.until(host, "the counts of a forbidden list", counts(("-1", "3")), key)
+        setup.until(host, "the cannot-judge trigger", lambda: True if (
+            setup.trigger_value(host, "K8s health: admission webhooks without a ready backend"),
+            setup.trigger_value(host, "K8s health: check cannot judge the webhooks or aggregated APIs")) == (0, 1)
+            else None, key)
+        for path, reply in healthy_blind_routes().items():
+            setup.server.set_route(path, reply)
+        setup.until(host, "the counts of a healthy cluster", counts(("0", "0")), key)
+    finally:
+        setup.set_routes(healthy_routes())
