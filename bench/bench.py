@@ -29,6 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
 from fakeapi import FakeApiServer, Reply, etcd_down_routes, healthy_routes
+from fakeblind import healthy_blind_routes
 from fakecluster import control_plane
 
 PLUGIN = str(Path(sys.executable).parent / "check_k8s_health")
@@ -152,7 +153,9 @@ def import_check(server: FakeApiServer, env: dict[str, str]) -> None:
     unneeded = [name for name in ("yaml", "dataclasses", "_strptime", "concurrent.futures", "importlib.metadata",
                                   "check_k8s_health.execplugin", "check_k8s_health.machine",
                                   "check_k8s_health.kubeconfig_yaml", "check_k8s_health.lookup",
-                                  "check_k8s_health.roster", "check_k8s_health.membership") if name in extra]
+                                  "check_k8s_health.roster", "check_k8s_health.membership",
+                                  "check_k8s_health.blindspots", "check_k8s_health.blindlookup",
+                                  "check_k8s_health.blindverdict") if name in extra]
     print(f"  not needed by this run, imported anyway: {', '.join(unneeded) or 'none'}")
 
 
@@ -240,6 +243,20 @@ def main() -> None:
         met.append(target("--members, 3 members x 2 endpoints / one server, one endpoint",
                           median([s.wall for s in members["check_k8s_health --members, 3 x livez+readyz"]])
                           / median([s.wall for s in members["check_k8s_health"]]), 1.3))
+
+        # A healthy cluster as recorded: no webhooks, only the built-in (local) APIServices.
+        blind = stack.enter_context(FakeApiServer(healthy_blind_routes(), ca=server.ca))
+        blind_args = [PLUGIN, "-s", blind.url, "--certificate-authority", server.ca_file]
+        spots = run({"check_k8s_health": blind_args,
+                     "check_k8s_health --webhooks --aggregated-apis": [*blind_args, "--webhooks", "--aggregated-apis"],
+                     "floor": contenders["floor"]}, rounds, env)
+        show("--webhooks --aggregated-apis on a healthy cluster: three lists beside /readyz", spots)
+        met.append(target("--webhooks --aggregated-apis / plain run of the same endpoint",
+                          median([s.wall for s in spots["check_k8s_health --webhooks --aggregated-apis"]])
+                          / median([s.wall for s in spots["check_k8s_health"]]), 1.15))
+        met.append(target("  the same in CPU",
+                          median([s.cpu for s in spots["check_k8s_health --webhooks --aggregated-apis"]])
+                          / median([s.cpu for s in spots["check_k8s_health"]]), 1.15))
 
         sick = stack.enter_context(FakeApiServer(etcd_down_routes(), ca=server.ca))
         failing = run({"check_k8s_health, etcd down, reasons": [PLUGIN, "-s", sick.url, "--certificate-authority",

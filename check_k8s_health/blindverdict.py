@@ -148,22 +148,21 @@ def judge_webhooks(survey: Survey, policy: Policy) -> Part:
     judged = tuple(_webhook(hook, backends, policy) for hook in survey.webhooks)
     problems = [(item.state, item.problem) for item in judged if item.state != Ok and item.problem]
     lines: list[tuple[int, str]] = []
-    misses = {id(backend): backend for backend in backends.values() if isinstance(backend, Miss)}
-    for miss in misses.values():
-        state, words, hint = miss_words(miss)
-        problems.append((state, f"webhook backends: {words}"))
-        lines += [(1, f"webhooks: {hint}")] if hint else []
+    # A forbidden or failing look-up fails alike for every service: said once, not once per service.
+    said = [miss_words(backend) for backend in backends.values() if isinstance(backend, Miss)]
+    problems += dict.fromkeys((state, f"webhook backends: {words}") for state, words, _ in said)
+    lines += dict.fromkeys((1, f"webhooks: {hint}") for _, _, hint in said if hint)
     skipped = [hook for hook in survey.webhooks
                if hook.service is not None and hook.rules and hook.service not in backends]
     if skipped:
         lines.append((1, f"webhooks: {len(skipped)} on services beyond the first {MAX_SERVICES} are not judged "
                          f"({_names([hook.check_name for hook in skipped])})"))
     lines += _item_lines(judged, "webhook")
-    served = sum(1 for item in judged if item.judged and not item.broken and item.state == Ok
-                 and isinstance(item.item, Webhook) and item.item.service is not None and item.item.rules)
+    served = sum(item.judged and not item.broken and item.state == Ok for item in judged)
     fine = f"webhooks: {served} served" if served else "webhooks: none to judge" if judged else "webhooks: none"
+    # Unserved webhooks are not counted where some backends could not be read: a 0 would say "all served".
     return Part(combine(state for state, _ in problems), tuple(_worst_first(problems)), fine, tuple(lines), judged,
-                listed=len(judged), broken=sum(item.broken for item in judged))
+                listed=len(judged), broken=None if said else sum(item.broken for item in judged))
 
 
 def judge_apiservices(survey: Survey, policy: Policy) -> Part:
@@ -304,13 +303,15 @@ def miss_words(miss: Miss) -> tuple[ServiceState, str, str]:
 
 def counts(survey: Survey) -> list[tuple[str, int]]:
     """Perfdata ``webhooks``, ``webhooks_unserved``, ``apiservices``, ``apiservices_unavailable``: facts of the
-    survey, whatever the policy makes of them, and only what was read."""
+    survey, whatever the policy makes of them, and only what was read (no unserved count where some backends
+    could not be read)."""
     found = []
     if survey.webhooks is not None:
         backends = dict(survey.backends)
-        unserved = sum(bool(_fault(hook, backends.get(hook.service))) for hook in survey.webhooks if hook.rules
-                       and hook.service is not None)
-        found += [("webhooks", len(survey.webhooks)), ("webhooks_unserved", unserved)]
+        found.append(("webhooks", len(survey.webhooks)))
+        if not any(isinstance(backend, Miss) for backend in backends.values()):
+            found.append(("webhooks_unserved", sum(bool(_fault(hook, backends.get(hook.service)))
+                                                   for hook in survey.webhooks if hook.rules and hook.service)))
     if survey.apiservices is not None:
         unavailable = sum(item.service is not None and item.available != "True" for item in survey.apiservices)
         found += [("apiservices", len(survey.apiservices)), ("apiservices_unavailable", unavailable)]

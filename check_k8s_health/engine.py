@@ -16,7 +16,7 @@ from urllib.parse import quote
 
 from check_k8s_health.client import HealthClient
 from check_k8s_health.deadline import Deadline
-from check_k8s_health.errors import PluginError
+from check_k8s_health.errors import PluginError, TransportError
 from check_k8s_health.parallel import in_parallel
 from check_k8s_health.record import NamedTuple
 from check_k8s_health.settings import Settings, Target
@@ -57,7 +57,9 @@ def acquire(settings: Settings, deadline: Deadline) -> Acquired:
     via = roster.via if roster is not None and roster.via is not None else settings.target
     reports, survey_result = in_parallel([lambda: collect(settings, targets, deadline.inner()),
                                           lambda: survey(settings, via, deadline.inner())], deadline)
-    if isinstance(reports, PluginError):
+    if isinstance(reports, TransportError):  # not finished in time: every endpoint of every server is late
+        reports = tuple(_unanswered(settings, target, reports) for target in targets)
+    elif isinstance(reports, PluginError):
         raise reports  # a configuration error found after the requests failed (see collect)
     if isinstance(survey_result, PluginError):
         survey_result = unanswered(via, survey_result)
@@ -69,11 +71,7 @@ def collect(settings: Settings, targets: tuple[Target, ...], deadline: Deadline)
     results = in_parallel(jobs, deadline)
     reports = []
     for target, result in zip(targets, results):
-        if isinstance(result, ServerReport):
-            reports.append(result)
-        else:
-            reports.append(ServerReport(target, tuple(Outcome(endpoint, error=result)
-                                                      for endpoint in settings.endpoints)))
+        reports.append(result if isinstance(result, ServerReport) else _unanswered(settings, target, result))
     if any(outcome.error is not None for report in reports for outcome in report.outcomes) and \
             any(not target.plain_http for target in settings.targets):
         # A CA file the TLS library could not read fails every request: that is the configuration error it
@@ -81,6 +79,10 @@ def collect(settings: Settings, targets: tuple[Target, ...], deadline: Deadline)
         deadline.enter("reading the TLS files")
         check_tls_files(settings.target.tls)
     return tuple(reports)
+
+
+def _unanswered(settings: Settings, target: Target, error: PluginError) -> ServerReport:
+    return ServerReport(target, tuple(Outcome(endpoint, error=error) for endpoint in settings.endpoints))
 
 
 def _collect_server(settings: Settings, target: Target, deadline: Deadline) -> ServerReport:

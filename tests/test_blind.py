@@ -212,6 +212,18 @@ def test_forbidden_look_ups_name_the_rule(path: str, capture: str, first: str) -
     assert ("webhooks" if path == VALIDATING_PATH else "apiservices") not in perf(run)
 
 
+def test_a_forbidden_look_up_is_said_once_for_every_service() -> None:
+    routes = {path: reply for path, reply in broken_webhook_routes().items() if "endpointslices" not in path}
+    routes["/apis/discovery.k8s.io/v1/namespaces/kube-system/endpointslices"] = Reply.from_capture(
+        "blind/endpointslices_forbidden_monitor.txt")
+    run = check(routes, "--webhooks", "-v")
+    assert (run.code, run.first_line) == (3, f"K8S_HEALTH UNKNOWN - {OK_READYZ}; webhook backends: HTTP 403, grant "
+                                             "list on endpointslices (discovery.k8s.io)")
+    assert sum(line.startswith("webhooks: EndpointSlices: ") for line in run.long_output) == 1
+    assert sum("backends not read" in line for line in run.long_output) == 2
+    assert "webhooks=3;;;0" in run.perfdata.split() and "webhooks_unserved" not in run.perfdata
+
+
 def test_a_forbidden_list_beside_a_real_problem_is_the_problem() -> None:
     forbidden = Reply.from_capture("blind/apiservices_forbidden_monitor.txt")
     run = check({**broken_webhook_routes(), APISERVICES_PATH: forbidden}, *BOTH)
