@@ -5,7 +5,7 @@ Asked once per run, through one server (the first named, or with ``--members`` t
 from), concurrently with the health endpoints and inside the same deadline. The lists come first, all at once;
 then the EndpointSlices of each distinct service (at most ``MAX_SERVICES``, ``WIDTH`` at a time), and the Service
 itself only where no EndpointSlice was found, to tell "not found" from "no endpoints". Nothing here judges: a
-look-up that fails is kept as a ``Miss`` for ``blindverdict`` to weigh.
+look-up that fails is kept as a ``Failure`` for ``blindverdict`` to weigh.
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ from check_k8s_health.blindspots import (
     VALIDATING,
     ApiService,
     Backend,
-    Miss,
     Service,
     Webhook,
     parse_apiservices,
@@ -35,6 +34,7 @@ from check_k8s_health.blindspots import (
 from check_k8s_health.client import MAX_BODY, HealthClient
 from check_k8s_health.deadline import Deadline
 from check_k8s_health.errors import PluginError
+from check_k8s_health.failure import Failure
 from check_k8s_health.parallel import in_parallel
 from check_k8s_health.record import NamedTuple
 from check_k8s_health.settings import Settings, Target
@@ -51,7 +51,7 @@ WIDTH = 8
 MAX_LIST = 16 * 1024 * 1024
 
 T = TypeVar("T")
-Parsed = Union[T, Miss]
+Parsed = Union[T, Failure]
 
 
 class Survey(NamedTuple):
@@ -61,11 +61,11 @@ class Survey(NamedTuple):
     via: Target
     webhooks: Optional[tuple[Webhook, ...]] = None
     #: Why the webhook configurations could not be read (the first list that failed).
-    webhook_miss: Optional[Miss] = None
+    webhook_miss: Optional[Failure] = None
     #: The backends of each service asked, in the order the webhooks name them.
-    backends: tuple[tuple[Service, Union[Backend, Miss]], ...] = ()
+    backends: tuple[tuple[Service, Union[Backend, Failure]], ...] = ()
     apiservices: Optional[tuple[ApiService, ...]] = None
-    apiservice_miss: Optional[Miss] = None
+    apiservice_miss: Optional[Failure] = None
 
 
 def survey(settings: Settings, via: Target, deadline: Deadline) -> Survey:
@@ -104,7 +104,7 @@ def survey(settings: Settings, via: Target, deadline: Deadline) -> Survey:
 
 def unanswered(via: Target, error: PluginError) -> Survey:
     """A survey that did not finish in time: every list it was to read went without an answer."""
-    return Survey(via, webhook_miss=Miss(VALIDATING, via, error=error), apiservice_miss=Miss(APISERVICES, via,
+    return Survey(via, webhook_miss=Failure(VALIDATING, via, error=error), apiservice_miss=Failure(APISERVICES, via,
                                                                                             error=error))
 
 
@@ -118,8 +118,8 @@ def in_batches(jobs: Sequence[Callable[[], T]], budget: Deadline) -> list[Union[
 
 
 def _settled(result: object, what: str, via: Target) -> Any:
-    """A job's result, or the ``Miss`` of a job that raised or did not finish in time."""
-    return Miss(what, via, error=result) if isinstance(result, PluginError) else result
+    """A job's result, or the ``Failure`` of a job that raised or did not finish in time."""
+    return Failure(what, via, error=result) if isinstance(result, PluginError) else result
 
 
 def _webhooks(client: HealthClient, via: Target, what: str, budget: Deadline) -> Parsed[list[Webhook]]:
@@ -142,7 +142,7 @@ def _backend(client: HealthClient, via: Target, service: Service, budget: Deadli
                         (("labelSelector", f"kubernetes.io/service-name={service[1]}"),), budget=budget,
                         describe=f"the {SLICES} of service {shown} from {via.name}")
     parsed = _parse(answer, SLICES, via, parse_slices)
-    if isinstance(parsed, Miss) or parsed.exists:
+    if isinstance(parsed, Failure) or parsed.exists:
         return parsed
     answer = client.get(f"/api/v1/namespaces/{namespace}/services/{name}", budget=budget,
                         describe=f"the service {shown} from {via.name}")
@@ -153,10 +153,10 @@ def _backend(client: HealthClient, via: Target, service: Service, budget: Deadli
 
 def _parse(answer: Answer, what: str, via: Target, parse: Callable[[str], T], limit: int = MAX_BODY) -> Parsed[T]:
     if answer.status != 200:
-        return Miss(what, via, answer)
+        return Failure(what, via, answer)
     if answer.truncated:
-        return Miss(what, via, answer, why=f"it is larger than {limit // (1024 * 1024)} MiB")
+        return Failure(what, via, answer, why=f"it is larger than {limit // (1024 * 1024)} MiB")
     try:
         return parse(answer.body)
     except ValueError as exc:
-        return Miss(what, via, answer, why=str(exc))
+        return Failure(what, via, answer, why=str(exc))

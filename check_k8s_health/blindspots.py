@@ -13,11 +13,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Optional
 
-from check_k8s_health.answer import Answer
-from check_k8s_health.errors import PluginError
 from check_k8s_health.record import NamedTuple
 from check_k8s_health.roster import json_object
-from check_k8s_health.settings import Target
 from check_k8s_health.text import one_line
 
 VALIDATING = "ValidatingWebhookConfigurations"
@@ -80,18 +77,6 @@ class Backend(NamedTuple):
     exists: Optional[bool] = None
     #: An ``ExternalName`` Service: its target is resolved by name, no endpoints are expected.
     external: str = ""
-
-
-class Miss(NamedTuple):
-    """Why a look-up gave nothing usable: no answer (``error``), or an answer that could not be used (its
-    status, or ``why`` its body could not be read)."""
-
-    #: What was asked: ``VALIDATING``, ``MUTATING``, ``APISERVICES``, ``SLICES`` or ``SERVICES``.
-    what: str
-    target: Target
-    answer: Optional[Answer] = None
-    error: Optional[PluginError] = None
-    why: str = ""
 
 
 def parse_webhooks(text: str, kind: str) -> list[Webhook]:

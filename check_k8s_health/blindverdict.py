@@ -25,14 +25,14 @@ from check_k8s_health.blindspots import (
     VALIDATING,
     ApiService,
     Backend,
-    Miss,
     Service,
     Webhook,
 )
+from check_k8s_health.failure import Failure
 from check_k8s_health.policy import Policy
 from check_k8s_health.record import NamedTuple
 from check_k8s_health.text import one_line
-from check_k8s_health.verdict import status_message, unexpected
+from check_k8s_health.verdict import failure_words
 
 #: The RBAC rule each look-up needs, as an operator would write it (deploy/rbac.yaml grants exactly these).
 RULES = {
@@ -149,7 +149,7 @@ def judge_webhooks(survey: Survey, policy: Policy) -> Part:
     problems = [(item.state, item.problem) for item in judged if item.state != Ok and item.problem]
     lines: list[tuple[int, str]] = []
     # A forbidden or failing look-up fails alike for every service: said once, not once per service.
-    said = [miss_words(backend) for backend in backends.values() if isinstance(backend, Miss)]
+    said = [miss_words(backend) for backend in backends.values() if isinstance(backend, Failure)]
     problems += dict.fromkeys((state, f"webhook backends: {words}") for state, words, _ in said)
     lines += dict.fromkeys((1, f"webhooks: {hint}") for _, _, hint in said if hint)
     skipped = [hook for hook in survey.webhooks
@@ -180,7 +180,7 @@ def judge_apiservices(survey: Survey, policy: Policy) -> Part:
                 listed=len(judged), broken=sum(item.broken for item in judged))
 
 
-def _webhook(hook: Webhook, backends: dict[Service, Union[Backend, Miss]], policy: Policy) -> Judged:
+def _webhook(hook: Webhook, backends: dict[Service, Union[Backend, Failure]], policy: Policy) -> Judged:
     if not hook.rules:
         return Judged(hook, Ok, "", "no rules: it matches no request and is never called", judged=False)
     if hook.service is None:
@@ -191,7 +191,7 @@ def _webhook(hook: Webhook, backends: dict[Service, Union[Backend, Miss]], polic
     if backend is None:
         return Judged(hook, Ok, "", f"service {shown}: not judged (beyond the first {MAX_SERVICES} services)",
                       judged=False)
-    if isinstance(backend, Miss):
+    if isinstance(backend, Failure):
         return Judged(hook, Unknown, "", f"service {shown}: backends not read ({miss_words(backend)[1]})")
     if backend.external:
         return Judged(hook, Ok, "", f"service {shown} is an ExternalName for {backend.external}: not judged",
@@ -207,7 +207,7 @@ def _webhook(hook: Webhook, backends: dict[Service, Union[Backend, Miss]], polic
                   label=_label(state, Critical if enforced else Warn))
 
 
-def _fault(hook: Webhook, backend: Union[Backend, Miss, None]) -> str:
+def _fault(hook: Webhook, backend: Union[Backend, Failure, None]) -> str:
     """Why nothing can answer the webhook, or "" (also where that is not known)."""
     if not isinstance(backend, Backend) or backend.external or hook.service is None:
         return ""
@@ -270,7 +270,7 @@ def _item_line(judged: Judged, noun: str) -> str:
     return f"{head}: {judged.backend}{judged.label}"
 
 
-def _unread(noun: str, miss: Optional[Miss]) -> Part:
+def _unread(noun: str, miss: Optional[Failure]) -> Part:
     if miss is None:
         return Part(Unknown, ((Unknown, f"{noun} not judged: not asked"),), "", ())
     state, words, hint = miss_words(miss)
@@ -278,27 +278,12 @@ def _unread(noun: str, miss: Optional[Miss]) -> Part:
     return Part(state, ((state, f"{noun}: {words}"),), "", lines, error=words)
 
 
-def miss_words(miss: Miss) -> tuple[ServiceState, str, str]:
+def miss_words(miss: Failure) -> tuple[ServiceState, str, str]:
     """State, status-line words and a long-output hint for a look-up that gave nothing usable."""
-    if miss.error is not None:
-        return (Critical if miss.error.exit_code == 2 else Unknown), str(miss.error), ""
-    answer = miss.answer
-    if answer is None:
-        return Unknown, "no answer and no error recorded", ""
-    head = f"HTTP {answer.status} {answer.reason}".rstrip()
-    source = f"the {miss.what} from {miss.target.name}"
-    if answer.status == 200:
-        return Unknown, f"{source} cannot be used: {one_line(miss.why, 80)}", ""
-    if answer.status == 403:
-        return (Unknown, f"HTTP 403, {RULES[miss.what]}",
-                f"{miss.what}: {status_message(answer.body, 400)}; the ClusterRole {ROLE} of {RBAC_FILE} grants "
-                "what is needed, read-only")
-    if answer.status == 404 and miss.what in APIS:
-        return Unknown, f"HTTP 404: the server does not serve {APIS[miss.what]}", f"{source}: {answer.url} not found"
-    if 500 <= answer.status <= 599:
-        return Critical, f"{head} for {source}: {status_message(answer.body)}", ""
-    words, hint = unexpected(answer, miss.target, "apiserver")
-    return Unknown, words, hint
+    api = APIS.get(miss.what)
+    return failure_words(miss, (f"HTTP 403, {RULES[miss.what]}",
+                                f"the ClusterRole {ROLE} of {RBAC_FILE} grants what is needed, read-only"),
+                         (f"HTTP 404: the server does not serve {api}", "{source}: {url} not found") if api else None)
 
 
 def counts(survey: Survey) -> list[tuple[str, int]]:
@@ -309,7 +294,7 @@ def counts(survey: Survey) -> list[tuple[str, int]]:
     if survey.webhooks is not None:
         backends = dict(survey.backends)
         found.append(("webhooks", len(survey.webhooks)))
-        if not any(isinstance(backend, Miss) for backend in backends.values()):
+        if not any(isinstance(backend, Failure) for backend in backends.values()):
             found.append(("webhooks_unserved", sum(bool(_fault(hook, backends.get(hook.service)))
                                                    for hook in survey.webhooks if hook.rules and hook.service)))
     if survey.apiservices is not None:

@@ -14,12 +14,12 @@ from typing import Union, cast
 from check_k8s_health.client import HealthClient
 from check_k8s_health.deadline import Deadline
 from check_k8s_health.errors import PluginError
+from check_k8s_health.failure import Failure
 from check_k8s_health.parallel import in_parallel
 from check_k8s_health.roster import (
     ENDPOINTS,
     LEASES,
     SLICE,
-    Failure,
     Lease,
     Roster,
     parse_endpoints,

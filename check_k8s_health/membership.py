@@ -13,11 +13,13 @@ from typing import Optional
 
 from nagiosplugin.state import Critical, Ok, ServiceState, Unknown, Warn
 
+from check_k8s_health.failure import Failure
 from check_k8s_health.record import NamedTuple
-from check_k8s_health.roster import ENDPOINTS, LEASES, SLICE, Failure, Lease, Listing, Roster
+from check_k8s_health.roster import ENDPOINTS, LEASES, SLICE, Lease, Listing, Roster
 from check_k8s_health.settings import Settings
 from check_k8s_health.text import one_line
-from check_k8s_health.verdict import status_message, unexpected
+from check_k8s_health.verdict import failure_words as generic_words
+from check_k8s_health.verdict import status_message
 
 #: The RBAC rule each look-up needs, as an operator would write it (deploy/rbac.yaml grants all three).
 RULES = {
@@ -76,26 +78,11 @@ def judge_roster(roster: Roster, settings: Settings, checked: int) -> MemberVerd
 
 def failure_words(failure: Failure) -> tuple[ServiceState, str, str]:
     """State, status-line words and a long-output hint for a look-up that gave nothing usable."""
-    if failure.error is not None:
-        return (Critical if failure.error.exit_code == 2 else Unknown), str(failure.error), ""
-    answer = failure.answer
-    if answer is None:
-        return Unknown, "no answer and no error recorded", ""
-    head = f"HTTP {answer.status} {answer.reason}".rstrip()
-    rule = RULES.get(failure.what, "")
-    source = f"the {failure.what} from {failure.target.name}"
-    if answer.status == 200:
-        return Unknown, f"{source} cannot be used: {one_line(failure.why, 80)}", ""
-    if answer.status == 403:
-        return (Unknown, f"{head}: {rule} ({RBAC_FILE})",
-                f"{failure.what}: {status_message(answer.body, 400)}; {RBAC_FILE} grants exactly what is missing")
-    if answer.status == 404:
-        return (Unknown, f"{head} for {source}: not a Kubernetes API server, or a very old one",
-                f"{answer.url}: the EndpointSlice and the Endpoints object default/kubernetes exist in every cluster")
-    if 500 <= answer.status <= 599:
-        return Critical, f"{head} for {source}: {status_message(answer.body)}", ""
-    words, hint = unexpected(answer, failure.target, "apiserver")
-    return Unknown, words, hint
+    return generic_words(failure, ("{head}: " + RULES.get(failure.what, "") + f" ({RBAC_FILE})",
+                                   f"{RBAC_FILE} grants exactly what is missing"),
+                         ("{head} for {source}: not a Kubernetes API server, or a very old one",
+                          "{url}: the EndpointSlice and the Endpoints object default/kubernetes exist in every "
+                          "cluster"))
 
 
 def _silent(lease: Lease) -> str:

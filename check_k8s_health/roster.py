@@ -19,8 +19,7 @@ import re
 from collections.abc import Mapping
 from typing import Any, Optional
 
-from check_k8s_health.answer import Answer
-from check_k8s_health.errors import PluginError
+from check_k8s_health.failure import Failure
 from check_k8s_health.record import NamedTuple
 from check_k8s_health.settings import Target
 from check_k8s_health.targets import MAX_SERVERS
@@ -65,18 +64,6 @@ class Lease(NamedTuple):
     @property
     def alive(self) -> bool:
         return self.age is not None and self.age <= ALIVE_WITHIN
-
-
-class Failure(NamedTuple):
-    """Why a look-up gave nothing usable: no answer (``error``), or an answer that could not be used (its
-    status, or ``why`` its body could not be read). Judged in ``membership``, like any other answer."""
-
-    #: What was asked: ``SLICE``, ``ENDPOINTS`` or ``LEASES``.
-    what: str
-    target: Target
-    answer: Optional[Answer] = None
-    error: Optional[PluginError] = None
-    why: str = ""
 
 
 class Roster(NamedTuple):

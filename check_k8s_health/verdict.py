@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 from nagiosplugin import Range
 from nagiosplugin.state import Critical, Ok, ServiceState, Unknown, Warn
@@ -20,6 +20,9 @@ from check_k8s_health.policy import Policy
 from check_k8s_health.record import NamedTuple
 from check_k8s_health.settings import Target
 from check_k8s_health.text import one_line
+
+if TYPE_CHECKING:
+    from check_k8s_health.failure import Failure
 
 #: Failed sub-checks named on the status line before "and N more" (the line aims at an SMS: 100 characters).
 NAMES_SHOWN = 3
@@ -239,3 +242,30 @@ def _unauthorized(head: str, target: Target) -> tuple[str, str]:
     return (f"{head}: the token from {credential.source} was rejected (expired or revoked?)",
             "the token is wrong, expired, revoked or of another cluster; create a new one: "
             "kubectl create token SERVICEACCOUNT -n NAMESPACE")
+
+
+def failure_words(failure: Failure, forbidden: tuple[str, str], not_found: Optional[tuple[str, str]] = None
+                  ) -> tuple[ServiceState, str, str]:
+    """State, status-line words and a long-output hint for a look-up of API objects that gave nothing usable: no
+    answer and 5xx are CRITICAL as for an endpoint, everything else UNKNOWN. ``forbidden``: the words for a 403
+    and the advice after the server's own message; ``not_found``: the words and hint for a 404 (otherwise an
+    unexpected answer). Both may name ``{head}`` (``HTTP 404 Not Found``), ``{source}`` (what was asked, from
+    where) and ``{url}``."""
+    if failure.error is not None:
+        return (Critical if failure.error.exit_code == 2 else Unknown), str(failure.error), ""
+    answer = failure.answer
+    if answer is None:
+        return Unknown, "no answer and no error recorded", ""
+    names = {"head": f"HTTP {answer.status} {answer.reason}".rstrip(), "url": answer.url,
+             "source": f"the {failure.what} from {failure.target.name}"}
+    if answer.status == 200:
+        return Unknown, f"{names['source']} cannot be used: {one_line(failure.why, 80)}", ""
+    if answer.status == 403:
+        words, advice = forbidden
+        return Unknown, words.format(**names), f"{failure.what}: {status_message(answer.body, 400)}; {advice}"
+    if answer.status == 404 and not_found is not None:
+        return Unknown, not_found[0].format(**names), not_found[1].format(**names)
+    if 500 <= answer.status <= 599:
+        return Critical, f"{names['head']} for {names['source']}: {status_message(answer.body)}", ""
+    words, hint = unexpected(answer, failure.target, "apiserver")
+    return Unknown, words, hint

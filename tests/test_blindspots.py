@@ -18,7 +18,6 @@ from check_k8s_health.blindspots import (
     VALIDATING,
     ApiService,
     Backend,
-    Miss,
     Webhook,
     parse_apiservices,
     parse_service,
@@ -26,6 +25,7 @@ from check_k8s_health.blindspots import (
     parse_webhooks,
 )
 from check_k8s_health.blindverdict import combine, counts, judge_survey, miss_words
+from check_k8s_health.failure import Failure
 from check_k8s_health.policy import Policy
 from check_k8s_health.settings import Credential, Target, TlsSettings
 
@@ -153,12 +153,12 @@ def test_an_aggregated_api() -> None:
 
 def test_a_miss_names_its_rule() -> None:
     answer = Answer("u", 403, "Forbidden", body("validatingwebhookconfigurations_forbidden_monitor.txt"), 0.1)
-    state, words, hint = miss_words(Miss(VALIDATING, TARGET, answer))
+    state, words, hint = miss_words(Failure(VALIDATING, TARGET, answer))
     assert (state, words) == (Unknown, "HTTP 403, grant list on validatingwebhookconfigurations "
                                        "(admissionregistration.k8s.io)")
     assert hint.startswith('ValidatingWebhookConfigurations: validatingwebhookconfigurations.admissionregistration.'
                            'k8s.io is forbidden: User "monitor" cannot list')
-    assert miss_words(Miss(SLICES, TARGET, Answer("u", 503, "Service Unavailable", "", 0.1)))[0] == Critical
+    assert miss_words(Failure(SLICES, TARGET, Answer("u", 503, "Service Unavailable", "", 0.1)))[0] == Critical
 
 
 def test_combine_puts_what_was_seen_before_what_could_not_be_looked_at() -> None:

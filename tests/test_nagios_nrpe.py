@@ -556,13 +556,13 @@ def test_nagios_runs_the_command_and_stores_state_output_and_perfdata(consumer_p
         r"[-] readyz etcd-readiness: failed: reason withheld\n"), crit
     assert re.fullmatch(r"cert_days_left=\S+ readyz_checks=33;;;0 readyz_failed=2;;;0 readyz_time=[0-9.]+s;;;0",
                         crit["performance_data"]), crit
-    blind = by_name["k8s webhooks and aggregated APIs"]
-    assert blind["current_state"] == "2", blind
+    spots = by_name["k8s webhooks and aggregated APIs"]
+    assert spots["current_state"] == "2", spots
     # (";" arrives as ":", see below)
-    assert blind["plugin_output"] == ("K8S_HEALTH CRITICAL - readyz: all 33 sub-checks passed: webhook "
+    assert spots["plugin_output"] == ("K8S_HEALTH CRITICAL - readyz: all 33 sub-checks passed: webhook "
                                       "guard.example.com blocks CREATE, UPDATE configmaps: service kube-system/guard "
                                       "not found: and 1 more")
-    assert "webhooks_unserved=2;;;0" in blind["performance_data"].split(), blind
+    assert "webhooks_unserved=2;;;0" in spots["performance_data"].split(), spots
     via_nrpe = by_name["k8s health via nrpe"]
     assert via_nrpe["current_state"] == "0", via_nrpe
     # Nagios replaces every ";" in plugin_output with ":" (base/checks.c), so the plugin's "; " between endpoints

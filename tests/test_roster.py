@@ -13,11 +13,11 @@ from nagiosplugin.state import Critical, Ok, Unknown, Warn
 
 from check_k8s_health.answer import Answer
 from check_k8s_health.errors import ConnectFailed
+from check_k8s_health.failure import Failure
 from check_k8s_health.membership import duration, failure_words, judge_roster
 from check_k8s_health.roster import (
     LEASES,
     SLICE,
-    Failure,
     Lease,
     Listing,
     Member,
