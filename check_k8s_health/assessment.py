@@ -22,7 +22,7 @@ from check_k8s_health.text import one_line
 from check_k8s_health.verdict import Limits, ServerReport, Verdict, judge
 
 if TYPE_CHECKING:
-    from check_k8s_health.blindlookup import Survey
+    from check_k8s_health.blindspots import Survey
     from check_k8s_health.blindverdict import BlindVerdict
     from check_k8s_health.membership import MemberVerdict
     from check_k8s_health.roster import Roster

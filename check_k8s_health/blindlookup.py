@@ -12,12 +12,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from functools import partial
-from typing import Any, Optional, TypeVar, Union
+from typing import Any, TypeVar, Union
 from urllib.parse import quote
 
 from check_k8s_health.answer import Answer
 from check_k8s_health.blindspots import (
     APISERVICES,
+    MAX_SERVICES,
     MUTATING,
     SERVICES,
     SLICES,
@@ -25,6 +26,7 @@ from check_k8s_health.blindspots import (
     ApiService,
     Backend,
     Service,
+    Survey,
     Webhook,
     parse_apiservices,
     parse_service,
@@ -36,15 +38,12 @@ from check_k8s_health.deadline import Deadline
 from check_k8s_health.errors import PluginError
 from check_k8s_health.failure import Failure
 from check_k8s_health.parallel import in_parallel
-from check_k8s_health.record import NamedTuple
 from check_k8s_health.settings import Settings, Target
 
 ADMISSION = "/apis/admissionregistration.k8s.io/v1"
 PATHS = {VALIDATING: f"{ADMISSION}/validatingwebhookconfigurations",
          MUTATING: f"{ADMISSION}/mutatingwebhookconfigurations",
          APISERVICES: "/apis/apiregistration.k8s.io/v1/apiservices"}
-#: Distinct services whose backends are looked up in one run; webhooks on further services are not judged.
-MAX_SERVICES = 32
 #: Look-ups in flight at once: one connection each, and the server keeps serving its other clients.
 WIDTH = 8
 #: A cluster with thousands of webhooks or APIServices still fits; anything larger is not a list of them.
@@ -52,20 +51,6 @@ MAX_LIST = 16 * 1024 * 1024
 
 T = TypeVar("T")
 Parsed = Union[T, Failure]
-
-
-class Survey(NamedTuple):
-    """What one run found out beyond the health endpoints; ``None`` for what was not asked."""
-
-    #: The server that was asked.
-    via: Target
-    webhooks: Optional[tuple[Webhook, ...]] = None
-    #: Why the webhook configurations could not be read (the first list that failed).
-    webhook_miss: Optional[Failure] = None
-    #: The backends of each service asked, in the order the webhooks name them.
-    backends: tuple[tuple[Service, Union[Backend, Failure]], ...] = ()
-    apiservices: Optional[tuple[ApiService, ...]] = None
-    apiservice_miss: Optional[Failure] = None
 
 
 def survey(settings: Settings, via: Target, deadline: Deadline) -> Survey:

@@ -11,10 +11,12 @@ never trusted, and every name is made safe for a plugin line before it is kept.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Optional
+from typing import Any, Optional, Union
 
+from check_k8s_health.failure import Failure
 from check_k8s_health.record import NamedTuple
 from check_k8s_health.roster import json_object
+from check_k8s_health.settings import Target
 from check_k8s_health.text import one_line
 
 VALIDATING = "ValidatingWebhookConfigurations"
@@ -25,6 +27,9 @@ SERVICES = "Services"
 #: Names and texts from the server are kept this long: enough to act on, never a page.
 NAME = 120
 MESSAGE = 300
+
+#: Distinct services whose backends are looked up in one run; webhooks on further services are not judged.
+MAX_SERVICES = 32
 
 Service = tuple[str, str]
 
@@ -219,3 +224,17 @@ def _items(text: str, kind: str) -> list[Mapping[str, Any]]:
     if not all(isinstance(item, dict) for item in items):
         raise ValueError("an item is not an object")
     return items
+
+
+class Survey(NamedTuple):
+    """What one run found out beyond the health endpoints; ``None`` for what was not asked."""
+
+    #: The server that was asked.
+    via: Target
+    webhooks: Optional[tuple[Webhook, ...]] = None
+    #: Why the webhook configurations could not be read (the first list that failed).
+    webhook_miss: Optional[Failure] = None
+    #: The backends of each service asked, in the order the webhooks name them.
+    backends: tuple[tuple[Service, Union[Backend, Failure]], ...] = ()
+    apiservices: Optional[tuple[ApiService, ...]] = None
+    apiservice_miss: Optional[Failure] = None

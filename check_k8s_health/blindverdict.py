@@ -12,13 +12,13 @@ no answer or 5xx CRITICAL; and it never hides the health result (``combine``).
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any, Optional, Union
+from typing import Optional, Union
 
 from nagiosplugin.state import Critical, Ok, ServiceState, Unknown, Warn
 
-from check_k8s_health.blindlookup import MAX_SERVICES, Survey
 from check_k8s_health.blindspots import (
     APISERVICES,
+    MAX_SERVICES,
     MUTATING,
     SERVICES,
     SLICES,
@@ -26,6 +26,7 @@ from check_k8s_health.blindspots import (
     ApiService,
     Backend,
     Service,
+    Survey,
     Webhook,
 )
 from check_k8s_health.failure import Failure
@@ -301,39 +302,6 @@ def counts(survey: Survey) -> list[tuple[str, int]]:
         unavailable = sum(item.service is not None and item.available != "True" for item in survey.apiservices)
         found += [("apiservices", len(survey.apiservices)), ("apiservices_unavailable", unavailable)]
     return found
-
-
-def document(verdict: BlindVerdict) -> dict[str, Any]:
-    """The JSON objects ``webhooks`` and ``aggregated_apis``: every item as judged."""
-    found: dict[str, Any] = {}
-    if verdict.webhooks is not None:
-        found["webhooks"] = _part(verdict.webhooks, "unserved", _webhook_item)
-    if verdict.apiservices is not None:
-        found["aggregated_apis"] = _part(verdict.apiservices, "unavailable", _apiservice_item)
-    return found
-
-
-def _part(part: Part, bad: str, item: Any) -> dict[str, Any]:
-    return {"state": part.state.text.upper(), "code": part.state.code, "count": part.listed, bad: part.broken,
-            "error": part.error or None, "problems": [words for _, words in part.problems],
-            "items": [{**item(judged.item), "name": judged.item.name, "check": judged.item.check_name,
-                       "state": judged.state.text.upper(), "code": judged.state.code, "judged": judged.judged,
-                       bad: judged.broken, "detail": judged.backend} for judged in part.items
-                      if judged.judged or isinstance(judged.item, Webhook)],
-            # Local APIServices are served by the API server itself: counted, not listed.
-            "local": sum(isinstance(judged.item, ApiService) and not judged.judged for judged in part.items)}
-
-
-def _webhook_item(hook: Webhook) -> dict[str, Any]:
-    return {"configuration": hook.configuration, "kind": hook.kind, "failure_policy": hook.failure_policy,
-            "service": None if hook.service is None else "/".join(hook.service), "url": hook.url,
-            "operations": list(hook.operations), "resources": list(hook.resources),
-            "namespace_selector": hook.namespaces or None}
-
-
-def _apiservice_item(item: ApiService) -> dict[str, Any]:
-    return {"service": None if item.service is None else "/".join(item.service), "available": item.available,
-            "reason": item.reason or None, "message": item.message or None}
 
 
 def _worst_first(problems: list[tuple[ServiceState, str]]) -> list[tuple[ServiceState, str]]:

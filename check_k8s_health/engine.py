@@ -25,7 +25,7 @@ from check_k8s_health.tlsfiles import check_tls_files
 from check_k8s_health.verdict import Outcome, Reason, ServerReport
 
 if TYPE_CHECKING:
-    from check_k8s_health.blindlookup import Survey
+    from check_k8s_health.blindspots import Survey
     from check_k8s_health.roster import Roster
 
 #: Failed sub-checks whose reasons are looked up; the rest keep the server's "reason withheld".

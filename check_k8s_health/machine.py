@@ -10,6 +10,7 @@ items it discovered before, instead of losing them all because one run could not
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from nagiosplugin.state import Ok, ServiceState
@@ -20,6 +21,8 @@ from check_k8s_health.settings import Settings
 from check_k8s_health.verdict import Outcome, Verdict
 
 if TYPE_CHECKING:
+    from check_k8s_health.blindspots import ApiService, Webhook
+    from check_k8s_health.blindverdict import BlindVerdict, Part
     from check_k8s_health.membership import MemberVerdict
     from check_k8s_health.roster import Roster
 
@@ -33,9 +36,7 @@ def report_document(assessment: Assessment, settings: Settings) -> str:
     if assessment.roster is not None and assessment.members is not None:
         document["members"] = _members(assessment.roster, assessment.members, settings)
     if assessment.blind is not None:
-        from check_k8s_health.blindverdict import document as blind_document
-
-        document.update(blind_document(assessment.blind))
+        document.update(_blind(assessment.blind))
     return _dump(document)
 
 
@@ -52,6 +53,41 @@ def _members(roster: Roster, verdict: MemberVerdict, settings: Settings) -> dict
             {"host": lease.host, "name": lease.name, "alive": lease.alive,
              "age": None if lease.age is None else round(lease.age, 1)} for lease in roster.leases],
     }
+
+
+def _blind(verdict: BlindVerdict) -> dict[str, Any]:
+    """The objects ``webhooks`` and ``aggregated_apis``: every item as judged, so a script can tell a webhook that
+    blocks writes from one that is merely not enforced. Local APIServices are served by the API server itself:
+    counted (``local``), not listed."""
+    found: dict[str, Any] = {}
+    if verdict.webhooks is not None:
+        found["webhooks"] = _part(verdict.webhooks, "unserved", _webhook_item)
+    if verdict.apiservices is not None:
+        apis = _part(verdict.apiservices, "unavailable", _apiservice_item)
+        apis["items"] = [item for item in apis["items"] if item["judged"]]
+        apis["local"] = sum(not judged.judged for judged in verdict.apiservices.items)
+        found["aggregated_apis"] = apis
+    return found
+
+
+def _part(part: Part, bad: str, item: Callable[[Any], dict[str, Any]]) -> dict[str, Any]:
+    return {**_state(part.state), "count": part.listed, bad: part.broken, "error": part.error or None,
+            "problems": [words for _, words in part.problems],
+            "items": [{**item(judged.item), "name": judged.item.name, "check": judged.item.check_name,
+                       **_state(judged.state), "judged": judged.judged, bad: judged.broken, "detail": judged.backend}
+                      for judged in part.items]}
+
+
+def _webhook_item(hook: Webhook) -> dict[str, Any]:
+    return {"configuration": hook.configuration, "kind": hook.kind, "failure_policy": hook.failure_policy,
+            "service": None if hook.service is None else "/".join(hook.service), "url": hook.url,
+            "operations": list(hook.operations), "resources": list(hook.resources),
+            "namespace_selector": hook.namespaces or None}
+
+
+def _apiservice_item(item: ApiService) -> dict[str, Any]:
+    return {"service": None if item.service is None else "/".join(item.service), "available": item.available,
+            "reason": item.reason or None, "message": item.message or None}
 
 
 def discovery_document(assessment: Assessment) -> str:

@@ -12,12 +12,12 @@ from fakeapi import load_capture
 from nagiosplugin.state import Critical, Ok, Unknown, Warn
 
 from check_k8s_health.answer import Answer
-from check_k8s_health.blindlookup import Survey
 from check_k8s_health.blindspots import (
     SLICES,
     VALIDATING,
     ApiService,
     Backend,
+    Survey,
     Webhook,
     parse_apiservices,
     parse_service,

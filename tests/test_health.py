@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from fakeapi import CAPTURES_DIR, load_capture
+from fakeapi import HTTP_CAPTURES, load_capture
 
 from check_k8s_health.health import SubCheck, parse_body
 
-ALL_CAPTURES = sorted(str(path.relative_to(CAPTURES_DIR)) for path in CAPTURES_DIR.rglob("*.txt"))
+ALL_CAPTURES = list(HTTP_CAPTURES)
 
 #: capture -> (number of sub-checks listed, names of the failed ones, number of warn: lines)
 EXPECTED = {
@@ -27,11 +27,14 @@ EXPECTED = {
     "v1.32/readyz_verbose_etcd_down.txt": (33, ["etcd", "etcd-readiness"], 0),
     "members/readyz_verbose_member3_cut_from_etcd.txt": (33, ["etcd", "etcd-readiness"], 0),
     "members/readyz_verbose_member1_while_member3_cut.txt": (33, [], 0),
+    # Both outages of what /readyz cannot see: every sub-check passed.
+    "blind/readyz_verbose_while_apiservices_unavailable.txt": (33, [], 0),
+    "blind/readyz_verbose_while_webhooks_unserved.txt": (33, [], 0),
 }
 
 
 def test_every_capture_is_covered() -> None:
-    assert len(ALL_CAPTURES) == 45
+    assert len(ALL_CAPTURES) == 63
     listed = [name for name in ALL_CAPTURES if parse_body(load_capture(name).body.decode()).checks]
     assert sorted(listed) == sorted(EXPECTED)
 
