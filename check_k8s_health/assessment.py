@@ -14,8 +14,9 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Optional
 
-from nagiosplugin.state import Critical, Ok, ServiceState, Warn
+from nagiosplugin.state import Critical, Ok, ServiceState, Unknown, Warn
 
+from check_k8s_health.errors import LATE
 from check_k8s_health.record import NamedTuple
 from check_k8s_health.settings import Settings, Target
 from check_k8s_health.text import one_line
@@ -55,8 +56,10 @@ class Assessment(NamedTuple):
     blind: Optional[BlindVerdict] = None
 
 
-def assess(reports: Sequence[ServerReport], settings: Settings, now: Optional[float] = None,
-           roster: Optional[Roster] = None, survey: Optional[Survey] = None) -> Assessment:
+def assess(reports: Sequence[ServerReport], settings: Settings, now: Optional[float] = None, *,
+           roster: Optional[Roster] = None, survey: Optional[Survey] = None,
+           cpu_wait: Optional[float] = None) -> Assessment:
+    """``cpu_wait``: seconds the plugin waited for a CPU, when an answer was late (``starvation``)."""
     now = time.time() if now is None else now
     # Members are always named: the list can shrink to one, and the output must not change its shape then.
     several = len(reports) > 1 or roster is not None
@@ -71,6 +74,10 @@ def assess(reports: Sequence[ServerReport], settings: Settings, now: Optional[fl
         state, summary = _several(servers, settings, members)
     else:
         state, summary = servers[0].state, _endpoint_words(servers[0], settings)
+    starved = _starved(servers, settings, cpu_wait)
+    if starved:
+        # Late answers on a host that gave the plugin no CPU say nothing about the server: not CRITICAL.
+        state, summary = Unknown, f"{starved}; {summary}"
     blind = None
     if survey is not None:
         from check_k8s_health.blindverdict import combine, judge_survey
@@ -84,6 +91,20 @@ def assess(reports: Sequence[ServerReport], settings: Settings, now: Optional[fl
         summary = f"{summary}; {blind.words(MAX_SUMMARY - len(caveats) - len(summary) - 2)}"
     line = one_line(summary, MAX_SUMMARY - len(caveats)) + caveats
     return Assessment(state, line, tuple(_lines(servers, settings, members, blind)), servers, roster, members, blind)
+
+
+def _starved(servers: Sequence[ServerAssessment], settings: Settings, cpu_wait: Optional[float]) -> str:
+    """The overload words when every problem of the run is an answer that came too late and the plugin waited
+    for a CPU for a large share of ``-t``; "" otherwise (a real failure on another endpoint still counts)."""
+    if cpu_wait is None:
+        return ""
+    from check_k8s_health.starvation import overloaded
+
+    late = [isinstance(outcome.error, LATE) for server in servers for outcome, verdict in
+            zip(server.report.outcomes, server.verdicts) if verdict.state != Ok]
+    if not late or not all(late) or any(server.cert_state != Ok for server in servers):
+        return ""
+    return overloaded(cpu_wait, settings.timeout)
 
 
 def label_prefix(target: Target, targets: Sequence[Target], always: bool = False) -> str:

@@ -267,7 +267,8 @@ def run_machine(settings: Settings, deadline: Deadline, discover: bool) -> NoRet
     from check_k8s_health.machine import discovery_document, report_document
 
     acquired = acquire(settings, deadline)
-    assessment = assess(acquired.reports, settings, roster=acquired.roster, survey=acquired.survey)
+    assessment = assess(acquired.reports, settings, roster=acquired.roster, survey=acquired.survey,
+                        cpu_wait=acquired.cpu_wait)
     deadline.disarm()
     document = discovery_document(assessment) if discover else report_document(assessment, settings)
     sys.stdout.write(document + "\n")
@@ -303,7 +304,7 @@ def main(argv: Optional[Sequence[str]] = None, environ: Optional[Mapping[str, st
         raise
     except DeadlineExceeded as exc:
         _disarm(deadline)
-        _finish(3, str(exc), machine=machine)
+        _finish(3, _late(str(exc), exc.seconds), machine=machine)
     except PluginError as exc:
         _disarm(deadline)
         _finish(exc.exit_code, str(exc), machine=machine)
@@ -311,7 +312,7 @@ def main(argv: Optional[Sequence[str]] = None, environ: Optional[Mapping[str, st
         _disarm(deadline)
         late = _deadline_inside(exc)
         if late is not None:  # the alarm hit inside a class body or import and came back wrapped
-            _finish(3, str(late), machine=machine)
+            _finish(3, _late(str(late), late.seconds), machine=machine)
         details = traceback.format_exc() if verbose >= 3 else ""
         _finish(3, f"internal error: {type(exc).__name__}: {exc}; run with -vvv and report it", details,
                 machine=machine)
@@ -319,6 +320,14 @@ def main(argv: Optional[Sequence[str]] = None, environ: Optional[Mapping[str, st
         _disarm(deadline)
         if keyfiles is not None:
             keyfiles.remove()  # embedded keys never outlive the run, whatever ended it
+
+
+def _late(message: str, seconds: float) -> str:
+    """The deadline's own words, after the monitoring host's when it gave the plugin no CPU in time."""
+    from check_k8s_health.starvation import cpu_wait, overloaded
+
+    starved = overloaded(cpu_wait(), seconds)
+    return f"{starved}; {message}" if starved else message
 
 
 def _deadline_inside(exc: BaseException) -> Optional[DeadlineExceeded]:

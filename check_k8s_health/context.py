@@ -22,7 +22,8 @@ class HealthContext(nagiosplugin.Context):
 
     def evaluate(self, metric: nagiosplugin.Metric, resource: Any) -> nagiosplugin.Result:
         acquired = metric.value
-        assessment = assess(acquired.reports, self._settings, roster=acquired.roster, survey=acquired.survey)
+        assessment = assess(acquired.reports, self._settings, roster=acquired.roster, survey=acquired.survey,
+                            cpu_wait=acquired.cpu_wait)
         # The Assessment rides in ``hint``: the summary needs its long output, and the status line is its words.
         return nagiosplugin.Result(assessment.state, assessment, metric)  # type: ignore[arg-type]
 

@@ -16,7 +16,7 @@ from urllib.parse import quote
 
 from check_k8s_health.client import HealthClient
 from check_k8s_health.deadline import Deadline
-from check_k8s_health.errors import PluginError, TransportError
+from check_k8s_health.errors import LATE, PluginError, TransportError
 from check_k8s_health.parallel import in_parallel
 from check_k8s_health.record import NamedTuple
 from check_k8s_health.settings import Settings, Target
@@ -39,6 +39,8 @@ class Acquired(NamedTuple):
     reports: tuple[ServerReport, ...]
     roster: Optional[Roster] = None
     survey: Optional[Survey] = None
+    #: Seconds this process waited for a CPU, measured when an answer was late (see ``starvation``).
+    cpu_wait: Optional[float] = None
 
 
 def acquire(settings: Settings, deadline: Deadline) -> Acquired:
@@ -50,7 +52,8 @@ def acquire(settings: Settings, deadline: Deadline) -> Acquired:
         roster = look_up(settings, deadline)
         targets = roster.targets or targets
     if not settings.blind_spots:
-        return Acquired(collect(settings, targets, deadline), roster)
+        collected = collect(settings, targets, deadline)
+        return Acquired(collected, roster, cpu_wait=_cpu_wait(collected))
     from check_k8s_health.blindlookup import survey, unanswered
 
     # Asked once, through the server the member list came from, else the first one named.
@@ -63,7 +66,17 @@ def acquire(settings: Settings, deadline: Deadline) -> Acquired:
         raise reports  # a configuration error found after the requests failed (see collect)
     if isinstance(survey_result, PluginError):
         survey_result = unanswered(via, survey_result)
-    return Acquired(cast("tuple[ServerReport, ...]", reports), roster, cast("Survey", survey_result))
+    done = cast("tuple[ServerReport, ...]", reports)
+    return Acquired(done, roster, cast("Survey", survey_result), _cpu_wait(done))
+
+
+def _cpu_wait(reports: tuple[ServerReport, ...]) -> Optional[float]:
+    """Read only when an answer was late: whether this host gave the plugin a CPU decides what that means."""
+    if not any(isinstance(outcome.error, LATE) for report in reports for outcome in report.outcomes):
+        return None
+    from check_k8s_health.starvation import cpu_wait
+
+    return cpu_wait()
 
 
 def collect(settings: Settings, targets: tuple[Target, ...], deadline: Deadline) -> tuple[ServerReport, ...]:

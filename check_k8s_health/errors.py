@@ -80,3 +80,7 @@ class DeadlineExceeded(BaseException):
 
     def __str__(self) -> str:
         return f"the {self.seconds:g} s deadline (-t) ran out while {self.phase}"
+
+
+#: The failures that mean "not in time": the server's slowness, or this host's (see ``starvation``).
+LATE = (ConnectTimedOut, ReadTimedOut, OutOfTime)
