@@ -201,3 +201,31 @@ def test_a_satellite_without_the_token_constant_rejects_its_zone(request: pytest
             assert "satellite-token" not in cluster.results()
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_an_agent_with_the_package_refuses_a_global_zone_copy_silently(request: pytest.FixtureRequest) -> None:
+    """The master delivers the command through the global zone, an agent also has the package: the agent keeps
+    running checks with its own copy and refuses every sync of the global zone, saying so only in its log."""
+    need("icinga2")
+    request.getfixturevalue("debian_plugin")
+    folder = world_readable_dir("check_k8s_health-icinga-clash-")
+    try:
+        with _servers(folder) as servers:
+            local, zone_files = _configs("global-zone", servers)
+            local["agent"] += "include <plugins-contrib>\n"
+            with icinga_cluster(folder, local, zone_files) as cluster:
+                results = cluster.wait_for("the agent's result", lambda found: found.get(
+                    "agent-healthy", {}).get("output", "").startswith("K8S_HEALTH "))
+                agent = cluster.nodes["agent"].folder
+
+                def logs() -> str:
+                    return "".join(path.read_text(errors="replace") for path in sorted(agent.rglob("*.log")))
+
+                deadline = time.monotonic() + 30
+                while "Config validation failed for staged cluster config sync" not in logs():
+                    assert time.monotonic() < deadline, logs()[-3000:]
+                    time.sleep(1)
+                assert "Object 'k8s_health' of type 'CheckCommand' re-defined" in logs()
+                assert results["agent-healthy"]["state"] == 0  # the check itself goes on: nothing on the master
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
