@@ -117,6 +117,8 @@ def test_etcd_down_reaches_the_master(cluster_run: tuple[str, Cluster, dict[str,
     assert (result["state"], lines[0]) == (2, ETCD_DOWN), result
     assert "[-] readyz etcd: failed: error getting data from etcd: context deadline exceeded" in lines
     assert "readyz_failed=2;;;0" in result["performance_data"]
+    # Icinga keeps one "\n": the break before nagiosplugin's "| perfdata" line, not the plugin's last newline.
+    assert result["output"].endswith("failed: reason withheld\n"), repr(result["output"])
 
 
 def test_the_token_constant_works_through_the_satellite(
