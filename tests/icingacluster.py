@@ -76,6 +76,11 @@ def zones(nodes: Mapping[str, Node]) -> str:
 @dataclass
 class Cluster:
     nodes: dict[str, Node]
+    daemons: dict[str, subprocess.Popen[bytes]]
+
+    def reload(self, name: str) -> None:
+        """``systemctl reload icinga2``: SIGHUP makes the daemon validate and load its configuration again."""
+        self.daemons[name].send_signal(signal.SIGHUP)
 
     def api(self, path: str) -> Any:
         """The master's REST API, as an operator's tools ask it (its certificate is the test CA's)."""
@@ -171,10 +176,10 @@ def icinga_cluster(folder: Path, local: Mapping[str, str], zone_files: Mapping[s
         logger = f'object FileLogger "debug" {{ path = "{node.folder / "log" / "debug.log"}"; severity = "debug" }}\n'
         (node.folder / "icinga2.conf").write_text(head + local.get(name, "") + listener + logger + zones(nodes))
     subprocess.run(["chown", "-R", "nagios:nagios", str(folder)], check=True)
-    daemons: list[subprocess.Popen[bytes]] = []
+    daemons: dict[str, subprocess.Popen[bytes]] = {}
     try:
-        daemons.append(_daemon(master))
-        _wait_listening(master, daemons[-1])
+        daemons["master"] = _daemon(master)
+        _wait_listening(master, daemons["master"])
         for name in ("satellite", "agent"):
             node = nodes[name]
             ticket = subprocess.run(["icinga2", "pki", "ticket", "--cn", name, "--salt", TICKET_SALT],
@@ -187,8 +192,8 @@ def icinga_cluster(folder: Path, local: Mapping[str, str], zone_files: Mapping[s
                     "--key", str(node.certs / f"{name}.key"), "--cert", str(node.certs / f"{name}.crt"),
                     "--trustedcert", str(node.certs / "trusted-parent.crt"), "--ca", str(node.certs / "ca.crt"))
             subprocess.run(["chown", "-R", "nagios:nagios", str(node.folder)], check=True)
-            daemons.append(_daemon(node))
-        yield Cluster(nodes)
+            daemons[name] = _daemon(node)
+        yield Cluster(nodes, daemons)
     finally:
-        for daemon in reversed(daemons):
+        for daemon in reversed(list(daemons.values())):
             _stop(daemon)

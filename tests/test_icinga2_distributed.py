@@ -231,3 +231,49 @@ def test_an_agent_with_the_package_refuses_a_global_zone_copy_silently(request: 
                 assert results["agent-healthy"]["state"] == 0  # the check itself goes on: nothing on the master
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_switching_from_the_global_zone_to_the_package(request: pytest.FixtureRequest) -> None:
+    """As docs/icinga2.md says: the master changes in one reload (the global-zone file out, the package's include
+    in); each child takes the package only once its synced copy of the zone has lost the file."""
+    need("icinga2")
+    request.getfixturevalue("debian_plugin")
+    folder = world_readable_dir("check_k8s_health-icinga-switch-")
+    try:
+        with _servers(folder) as servers:
+            local, zone_files = _configs("global-zone", servers)
+            # The zone holds more than the command, as global-templates does in practice.
+            zone_files["global-templates/templates.conf"] = 'template Host "generic-k8s" { max_check_attempts = 3 }\n'
+            with icinga_cluster(folder, local, zone_files) as cluster:
+                _switch(cluster)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _switch(cluster: Cluster) -> None:
+    cluster.wait_for("the agent's first result", lambda found: found.get(
+        "agent-healthy", {}).get("output", "").startswith("K8S_HEALTH OK"))
+    master, agent = cluster.nodes["master"], cluster.nodes["agent"]
+    (master.folder / "zones.d" / "global-templates" / "k8s_health.conf").unlink()
+    _add_include(master.folder / "icinga2.conf")
+    cluster.reload("master")
+    synced = agent.folder / "data" / "api" / "zones" / "global-templates"
+    deadline = time.monotonic() + 60
+    while any(synced.rglob("k8s_health.conf")):
+        assert time.monotonic() < deadline, cluster.logs()
+        time.sleep(1)
+    assert any(synced.rglob("templates.conf")), "the rest of the zone stays"
+    switched = time.time()
+    _add_include(agent.folder / "icinga2.conf")
+    cluster.reload("agent")
+    results = cluster.wait_for("an OK result run by the agent after the switch", lambda found: found.get(
+        "agent-healthy", {}).get("execution_end", 0) > switched + 1 and found["agent-healthy"][
+        "output"].startswith("K8S_HEALTH OK"))
+    assert results["agent-healthy"]["check_source"] == "agent"
+    assert "re-defined" not in "".join(path.read_text(errors="replace") for path in agent.folder.rglob("*.log"))
+
+
+def _add_include(config: Path) -> None:
+    text = config.read_text()
+    assert "include <plugins-contrib>" not in text
+    config.write_text(text.replace("include <plugins>\n", "include <plugins>\ninclude <plugins-contrib>\n", 1))
