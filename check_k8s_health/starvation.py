@@ -14,8 +14,10 @@ from __future__ import annotations
 import os
 from typing import Optional
 
-#: The share of ``-t`` spent waiting for a CPU from which a deadline that ran out is the monitoring host's doing.
+#: The share of ``-t`` spent waiting for a CPU from which a deadline that ran out is the monitoring host's doing,
+#: and the least wait that counts at all (with ``-t 0.001`` any wait is a quarter of it, and proves nothing).
 SHARE = 0.25
+LEAST = 0.5
 
 
 def cpu_wait() -> Optional[float]:
@@ -41,6 +43,6 @@ def cpu_wait() -> Optional[float]:
 
 def overloaded(waited: Optional[float], seconds: float) -> str:
     """The words for a deadline that ran out because the monitoring host gave the plugin no CPU, or ""."""
-    if waited is None or waited < SHARE * seconds:
+    if waited is None or waited < max(SHARE * seconds, LEAST):
         return ""
     return f"the monitoring host is overloaded: waited {waited:.1f} s for CPU of the {seconds:g} s deadline"

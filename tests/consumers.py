@@ -7,8 +7,10 @@ reason, where those programs or root are missing.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -63,3 +65,15 @@ def readable_copy(path: str, folder: Path, name: str) -> str:
     shutil.copy(path, target)
     target.chmod(0o644)
     return str(target)
+
+
+def stop_daemon(daemon: subprocess.Popen[bytes]) -> None:
+    """SIGTERM (icinga2 exits in about a second), then SIGKILL to its whole process group (it was started in a
+    session of its own, so that group holds only the daemon and the plugins it spawned)."""
+    if daemon.poll() is None:
+        daemon.send_signal(signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            daemon.wait(timeout=10)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(daemon.pid, signal.SIGKILL)
+    daemon.wait(timeout=10)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
-import os
 import shutil
 import signal
 import socket
@@ -24,6 +23,8 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from consumers import stop_daemon
 
 NODES = ("master", "satellite", "agent")
 API_USER, API_PASSWORD = "root", "icinga-test-password"
@@ -110,6 +111,17 @@ class Cluster:
             time.sleep(1)
         raise AssertionError(f"{what}: not within {WAIT:g} s; the master has {self.results()}\n{self.logs()}")
 
+    def log_of(self, name: str) -> str:
+        """Everything a node logged: its daemon and debug logs, and the validation log of a synced zone it refused."""
+        return "".join(path.read_text(errors="replace") for path in sorted(self.nodes[name].folder.rglob("*.log")))
+
+    def wait_for_log(self, name: str, text: str, seconds: float = 30) -> str:
+        deadline = time.monotonic() + seconds
+        while text not in self.log_of(name):
+            assert time.monotonic() < deadline, f"{name} did not log {text!r}:\n{self.log_of(name)[-3000:]}"
+            time.sleep(1)
+        return self.log_of(name)
+
     def logs(self) -> str:
         return "\n".join(f"--- {name}:\n" + (node.folder / "daemon.log").read_text(errors="replace")[-3000:]
                          for name, node in self.nodes.items() if (node.folder / "daemon.log").exists())
@@ -119,16 +131,6 @@ def _daemon(node: Node) -> subprocess.Popen[bytes]:
     with open(node.folder / "daemon.log", "wb") as log:
         return subprocess.Popen(["icinga2", "daemon", "-c", str(node.folder / "icinga2.conf"), *node.defines()],
                                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
-
-
-def _stop(daemon: subprocess.Popen[bytes]) -> None:
-    if daemon.poll() is None:
-        daemon.send_signal(signal.SIGTERM)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            daemon.wait(timeout=10)
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(daemon.pid, signal.SIGKILL)
-    daemon.wait(timeout=10)
 
 
 def _wait_listening(node: Node, daemon: subprocess.Popen[bytes]) -> None:
@@ -196,4 +198,4 @@ def icinga_cluster(folder: Path, local: Mapping[str, str], zone_files: Mapping[s
         yield Cluster(nodes, daemons)
     finally:
         for daemon in reversed(list(daemons.values())):
-            _stop(daemon)
+            stop_daemon(daemon)

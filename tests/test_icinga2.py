@@ -5,13 +5,10 @@ perfdata item the plugin prints. Skipped without root or icinga2."""
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import re
 import secrets
 import shutil
-import signal
 import subprocess
 import time
 from collections.abc import Iterator
@@ -21,7 +18,7 @@ from typing import Union
 
 import pytest
 from conftest import ca_args, run_plugin
-from consumers import need, readable_copy, world_readable_dir
+from consumers import need, readable_copy, stop_daemon, world_readable_dir
 from fakeapi import FakeApiServer, Reply, etcd_down_routes, healthy_routes
 from fakeblind import APISERVICES_PATH, GUARD_LINE, broken_webhook_routes, unavailable_apiservice_routes
 from fakecluster import ControlPlane, control_plane
@@ -246,18 +243,6 @@ PERFDATA_TEMPLATE = ("SERVICE::$service.name$\\tSTATE::$service.state_id$\\tOUTP
 RECORD = re.compile(r"^SERVICE::([^\t\n]*)\tSTATE::(\d+)\tOUTPUT::(.*?)\tPERF::([^\n]*)$", re.M | re.S)
 
 
-def _stop(daemon: subprocess.Popen[bytes]) -> None:
-    """SIGTERM (icinga2 exits in about a second), then SIGKILL to its whole process group (it was started in a
-    session of its own, so that group holds only the daemon and the plugins it spawned)."""
-    if daemon.poll() is None:
-        daemon.send_signal(signal.SIGTERM)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            daemon.wait(timeout=10)
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(daemon.pid, signal.SIGKILL)
-    daemon.wait(timeout=10)
-
-
 def _run_daemon(workdir: Path, name: str, plugin_dir: str, includes: str, *, services: dict[str, dict[str, Value]],
                 ca_file: str) -> tuple[dict[str, Result], dict[str, str], str]:
     """Runs a private icinga2 daemon until every service has a result; returns the results, the logged command
@@ -297,7 +282,7 @@ def _run_daemon(workdir: Path, name: str, plugin_dir: str, includes: str, *, ser
                 for match in RECORD.finditer(path.read_text(errors="replace")):
                     results.setdefault(match[1], Result(int(match[2]), match[3], match[4]))
     finally:
-        _stop(daemon)
+        stop_daemon(daemon)
     diagnostics = (out / "daemon.log").read_text(errors="replace")[-3000:]
     assert set(results) == set(services), f"no result for {set(services) - set(results)}: {diagnostics}"
     debug_log = (out / "debug.log").read_text(errors="replace")

@@ -190,16 +190,8 @@ def test_a_satellite_without_the_token_constant_rejects_its_zone(request: pytest
         with _servers(folder) as servers, \
                 icinga_cluster(folder, *_configs("package", servers, satellite_token=False)) as cluster:
             cluster.wait_for("the agent's results", lambda found: "agent-healthy" in found)
-            satellite = cluster.nodes["satellite"].folder
-
-            def logs() -> str:  # its own log, and the validation log of the synced zone it refused
-                return "".join(path.read_text(errors="replace") for path in sorted(satellite.rglob("*.log")))
-
-            deadline = time.monotonic() + 30
-            while "Tried to access undefined script variable 'K8sHealthToken'" not in logs():
-                assert time.monotonic() < deadline, logs()[-3000:]
-                time.sleep(1)
-            assert "Config validation failed for staged cluster config sync" in logs()
+            logged = cluster.wait_for_log("satellite", "Tried to access undefined script variable 'K8sHealthToken'")
+            assert "Config validation failed for staged cluster config sync" in logged
             assert "satellite-token" not in cluster.results()
     finally:
         shutil.rmtree(folder, ignore_errors=True)
@@ -218,16 +210,8 @@ def test_an_agent_with_the_package_refuses_a_global_zone_copy_silently(request: 
             with icinga_cluster(folder, local, zone_files) as cluster:
                 results = cluster.wait_for("the agent's result", lambda found: found.get(
                     "agent-healthy", {}).get("output", "").startswith("K8S_HEALTH "))
-                agent = cluster.nodes["agent"].folder
-
-                def logs() -> str:
-                    return "".join(path.read_text(errors="replace") for path in sorted(agent.rglob("*.log")))
-
-                deadline = time.monotonic() + 30
-                while "Config validation failed for staged cluster config sync" not in logs():
-                    assert time.monotonic() < deadline, logs()[-3000:]
-                    time.sleep(1)
-                assert "Object 'k8s_health' of type 'CheckCommand' re-defined" in logs()
+                logged = cluster.wait_for_log("agent", "Config validation failed for staged cluster config sync")
+                assert "Object 'k8s_health' of type 'CheckCommand' re-defined" in logged
                 assert results["agent-healthy"]["state"] == 0  # the check itself goes on: nothing on the master
     finally:
         shutil.rmtree(folder, ignore_errors=True)
@@ -270,7 +254,7 @@ def _switch(cluster: Cluster) -> None:
         "agent-healthy", {}).get("execution_end", 0) > switched + 1 and found["agent-healthy"][
         "output"].startswith("K8S_HEALTH OK"))
     assert results["agent-healthy"]["check_source"] == "agent"
-    assert "re-defined" not in "".join(path.read_text(errors="replace") for path in agent.folder.rglob("*.log"))
+    assert "re-defined" not in cluster.log_of("agent")
 
 
 def _add_include(config: Path) -> None:

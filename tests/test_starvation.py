@@ -39,13 +39,16 @@ def test_the_wait_is_read_from_the_kernel() -> None:
     assert waited is not None and waited >= 0
 
 
-@pytest.mark.parametrize(("waited", "words"), [
-    (None, ""), (0.0, ""), (1.99, ""),
-    (2.0, "the monitoring host is overloaded: waited 2.0 s for CPU of the 8 s deadline"),
-    (5.24, "the monitoring host is overloaded: waited 5.2 s for CPU of the 8 s deadline"),
+@pytest.mark.parametrize(("waited", "seconds", "words"), [
+    (None, 8, ""), (0.0, 8, ""), (1.99, 8, ""),
+    (2.0, 8, "the monitoring host is overloaded: waited 2.0 s for CPU of the 8 s deadline"),
+    (5.24, 8, "the monitoring host is overloaded: waited 5.2 s for CPU of the 8 s deadline"),
+    # A short deadline: a quarter of it is not enough, half a second is the least wait that counts.
+    (0.01, 0.001, ""), (0.49, 1, ""),
+    (0.5, 1, "the monitoring host is overloaded: waited 0.5 s for CPU of the 1 s deadline"),
 ])
-def test_a_quarter_of_the_deadline_is_too_much(waited: float, words: str) -> None:
-    assert overloaded(waited, 8) == words
+def test_a_quarter_of_the_deadline_is_too_much(waited: float, seconds: float, words: str) -> None:
+    assert overloaded(waited, seconds) == words
 
 
 def test_late_answers_on_a_starved_host_are_unknown() -> None:
