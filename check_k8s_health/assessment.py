@@ -25,6 +25,7 @@ from check_k8s_health.verdict import Limits, ServerReport, Verdict, judge
 if TYPE_CHECKING:
     from check_k8s_health.blindspots import Survey
     from check_k8s_health.blindverdict import BlindVerdict
+    from check_k8s_health.engine import Acquired
     from check_k8s_health.membership import MemberVerdict
     from check_k8s_health.roster import Roster
 
@@ -91,6 +92,12 @@ def assess(reports: Sequence[ServerReport], settings: Settings, now: Optional[fl
         summary = f"{summary}; {blind.words(MAX_SUMMARY - len(caveats) - len(summary) - 2)}"
     line = one_line(summary, MAX_SUMMARY - len(caveats)) + caveats
     return Assessment(state, line, tuple(_lines(servers, settings, members, blind)), servers, roster, members, blind)
+
+
+def assess_run(acquired: Acquired, settings: Settings) -> Assessment:
+    """``assess`` over everything one run acquired: the plugin line and the JSON document judge alike."""
+    return assess(acquired.reports, settings, roster=acquired.roster, survey=acquired.survey,
+                  cpu_wait=acquired.cpu_wait)
 
 
 def _starved(servers: Sequence[ServerAssessment], settings: Settings, cpu_wait: Optional[float]) -> str:

@@ -262,13 +262,11 @@ def run(settings: Settings, deadline: Deadline) -> NoReturn:
 
 def run_machine(settings: Settings, deadline: Deadline, discover: bool) -> NoReturn:
     """``--output json`` and ``--discover``: the same engine and assessment, one JSON document, same exit code."""
-    from check_k8s_health.assessment import assess
+    from check_k8s_health.assessment import assess_run
     from check_k8s_health.engine import acquire
     from check_k8s_health.machine import discovery_document, report_document
 
-    acquired = acquire(settings, deadline)
-    assessment = assess(acquired.reports, settings, roster=acquired.roster, survey=acquired.survey,
-                        cpu_wait=acquired.cpu_wait)
+    assessment = assess_run(acquire(settings, deadline), settings)
     deadline.disarm()
     document = discovery_document(assessment) if discover else report_document(assessment, settings)
     sys.stdout.write(document + "\n")

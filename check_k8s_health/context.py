@@ -11,7 +11,7 @@ from typing import Any, Optional
 
 import nagiosplugin
 
-from check_k8s_health.assessment import assess
+from check_k8s_health.assessment import assess_run
 from check_k8s_health.settings import Settings
 
 
@@ -21,9 +21,7 @@ class HealthContext(nagiosplugin.Context):
         self._settings = settings
 
     def evaluate(self, metric: nagiosplugin.Metric, resource: Any) -> nagiosplugin.Result:
-        acquired = metric.value
-        assessment = assess(acquired.reports, self._settings, roster=acquired.roster, survey=acquired.survey,
-                            cpu_wait=acquired.cpu_wait)
+        assessment = assess_run(metric.value, self._settings)
         # The Assessment rides in ``hint``: the summary needs its long output, and the status line is its words.
         return nagiosplugin.Result(assessment.state, assessment, metric)  # type: ignore[arg-type]
 

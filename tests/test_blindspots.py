@@ -25,6 +25,7 @@ from check_k8s_health.blindspots import (
     parse_webhooks,
 )
 from check_k8s_health.blindverdict import combine, counts, judge_survey, miss_words
+from check_k8s_health.errors import ReadTimedOut
 from check_k8s_health.failure import Failure
 from check_k8s_health.policy import Policy
 from check_k8s_health.settings import Credential, Target, TlsSettings
@@ -176,3 +177,14 @@ def test_the_status_words_fit_the_room() -> None:
     assert verdict.words(94) == ("v1.g0 unavailable: ServiceNotFound: gone; v1.g1 unavailable: ServiceNotFound: gone; "
                                  "and 3 more")
     assert verdict.words(93) == "v1.g0 unavailable: ServiceNotFound: gone; and 4 more"
+
+
+def test_a_survey_that_did_not_finish_is_critical_for_both_parts() -> None:
+    from check_k8s_health.blindlookup import unanswered
+
+    late = ReadTimedOut("no answer within the 8 s deadline (-t)")
+    verdict = judge(unanswered(TARGET, late))
+    assert verdict.state == Critical
+    assert verdict.problems == ("webhooks: no answer within the 8 s deadline (-t)",
+                                "aggregated APIs: no answer within the 8 s deadline (-t)")
+    assert counts(unanswered(TARGET, late)) == []

@@ -81,6 +81,16 @@ def _servers(folder: Path) -> Iterator[tuple[str, str, str, str]]:
         yield readable_copy(healthy.ca_file, folder, "ca.crt"), healthy.url, down.url, secured.url
 
 
+@pytest.fixture
+def own_cluster_folder(request: pytest.FixtureRequest) -> Iterator[Path]:
+    """A folder for a cluster of its own, with the package installed on "every node" (this machine)."""
+    need("icinga2")
+    request.getfixturevalue("debian_plugin")
+    folder = world_readable_dir("check_k8s_health-icinga-own-")
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
 @pytest.fixture(scope="module", params=["package", "global-zone"])
 def cluster_run(request: pytest.FixtureRequest) -> Iterator[tuple[str, Cluster, dict[str, dict[str, Any]]]]:
     need("icinga2")
@@ -180,58 +190,43 @@ def test_the_package_and_a_global_zone_copy_clash(validation_folder: Path,
     assert "Object 'k8s_health' of type 'CheckCommand' re-defined" in output
 
 
-def test_a_satellite_without_the_token_constant_rejects_its_zone(request: pytest.FixtureRequest) -> None:
+def test_a_satellite_without_the_token_constant_rejects_its_zone(own_cluster_folder: Path) -> None:
     """The satellite compiles the Services of its zone: without the constant it rejects the whole synced zone,
     and its Services stay pending on the master."""
-    need("icinga2")
-    request.getfixturevalue("debian_plugin")
-    folder = world_readable_dir("check_k8s_health-icinga-constant-")
-    try:
-        with _servers(folder) as servers, \
-                icinga_cluster(folder, *_configs("package", servers, satellite_token=False)) as cluster:
-            cluster.wait_for("the agent's results", lambda found: "agent-healthy" in found)
-            logged = cluster.wait_for_log("satellite", "Tried to access undefined script variable 'K8sHealthToken'")
-            assert "Config validation failed for staged cluster config sync" in logged
-            assert "satellite-token" not in cluster.results()
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
+    folder = own_cluster_folder
+    with _servers(folder) as servers, \
+            icinga_cluster(folder, *_configs("package", servers, satellite_token=False)) as cluster:
+        cluster.wait_for("the agent's results", lambda found: "agent-healthy" in found)
+        logged = cluster.wait_for_log("satellite", "Tried to access undefined script variable 'K8sHealthToken'")
+        assert "Config validation failed for staged cluster config sync" in logged
+        assert "satellite-token" not in cluster.results()
 
 
-def test_an_agent_with_the_package_refuses_a_global_zone_copy_silently(request: pytest.FixtureRequest) -> None:
+def test_an_agent_with_the_package_refuses_a_global_zone_copy_silently(own_cluster_folder: Path) -> None:
     """The master delivers the command through the global zone, an agent also has the package: the agent keeps
     running checks with its own copy and refuses every sync of the global zone, saying so only in its log."""
-    need("icinga2")
-    request.getfixturevalue("debian_plugin")
-    folder = world_readable_dir("check_k8s_health-icinga-clash-")
-    try:
-        with _servers(folder) as servers:
-            local, zone_files = _configs("global-zone", servers)
-            local["agent"] += "include <plugins-contrib>\n"
-            with icinga_cluster(folder, local, zone_files) as cluster:
-                results = cluster.wait_for("the agent's result", lambda found: found.get(
-                    "agent-healthy", {}).get("output", "").startswith("K8S_HEALTH "))
-                logged = cluster.wait_for_log("agent", "Config validation failed for staged cluster config sync")
-                assert "Object 'k8s_health' of type 'CheckCommand' re-defined" in logged
-                assert results["agent-healthy"]["state"] == 0  # the check itself goes on: nothing on the master
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
+    folder = own_cluster_folder
+    with _servers(folder) as servers:
+        local, zone_files = _configs("global-zone", servers)
+        local["agent"] += "include <plugins-contrib>\n"
+        with icinga_cluster(folder, local, zone_files) as cluster:
+            results = cluster.wait_for("the agent's result", lambda found: found.get(
+                "agent-healthy", {}).get("output", "").startswith("K8S_HEALTH "))
+            logged = cluster.wait_for_log("agent", "Config validation failed for staged cluster config sync")
+            assert "Object 'k8s_health' of type 'CheckCommand' re-defined" in logged
+            assert results["agent-healthy"]["state"] == 0  # the check itself goes on: nothing on the master
 
 
-def test_switching_from_the_global_zone_to_the_package(request: pytest.FixtureRequest) -> None:
+def test_switching_from_the_global_zone_to_the_package(own_cluster_folder: Path) -> None:
     """As docs/icinga2.md says: the master changes in one reload (the global-zone file out, the package's include
     in); each child takes the package only once its synced copy of the zone has lost the file."""
-    need("icinga2")
-    request.getfixturevalue("debian_plugin")
-    folder = world_readable_dir("check_k8s_health-icinga-switch-")
-    try:
-        with _servers(folder) as servers:
-            local, zone_files = _configs("global-zone", servers)
-            # The zone holds more than the command, as global-templates does in practice.
-            zone_files["global-templates/templates.conf"] = 'template Host "generic-k8s" { max_check_attempts = 3 }\n'
-            with icinga_cluster(folder, local, zone_files) as cluster:
-                _switch(cluster)
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
+    folder = own_cluster_folder
+    with _servers(folder) as servers:
+        local, zone_files = _configs("global-zone", servers)
+        # The zone holds more than the command, as global-templates does in practice.
+        zone_files["global-templates/templates.conf"] = 'template Host "generic-k8s" { max_check_attempts = 3 }\n'
+        with icinga_cluster(folder, local, zone_files) as cluster:
+            _switch(cluster)
 
 
 def _switch(cluster: Cluster) -> None:
