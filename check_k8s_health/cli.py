@@ -50,11 +50,20 @@ examples:
   check_k8s_health -s https://10.0.0.1:6443 -e livez -e readyz --token-file /etc/nagios/k8s-token -v"""
 
 
+def _same_on_every_python(message: str) -> str:
+    """Python 3.12.8 stopped quoting the names in "(choose from ...)": the quoted form, as Python 3.9 to 3.11 print
+    it, stays the plugin's on every Python, so a check's output does not change with the host's upgrade."""
+    head, found, choices = message.partition(" (choose from ")
+    if not found or not choices.endswith(")") or choices.startswith("'"):
+        return message
+    return f"{head} (choose from {', '.join(repr(name) for name in choices[:-1].split(', '))})"
+
+
 class Parser(argparse.ArgumentParser):
     """argparse with plugin manners: everything on stdout, exit 3, errors as one UNKNOWN line."""
 
     def error(self, message: str) -> NoReturn:
-        raise UsageError(f"{message} (see --help)")
+        raise UsageError(f"{_same_on_every_python(message)} (see --help)")
 
     def exit(self, status: int = 0, message: Optional[str] = None) -> NoReturn:
         if message:

@@ -26,9 +26,19 @@ COMMAND = Path(sys.executable).parent / "check_k8s_health"
 _under_test = [COMMAND]
 
 
+#: For installs that run inside a chroot (which only root may enter), the command that runs their plugin as nobody.
+_as_nobody: dict[Path, Path] = {}
+
+
 def plugin() -> Path:
     """The plugin under test, for tests that build their own command line around it."""
     return _under_test[-1]
+
+
+def plugin_as_nobody() -> Optional[Path]:
+    """The plugin under test as a command that switches to nobody itself, or None where the caller switches (with
+    setpriv) before running it."""
+    return _as_nobody.get(plugin())
 
 #: Variables from the developer's shell that could change what the plugin does.
 _LEAKY = ("http_proxy", "https_proxy", "all_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY",
@@ -117,12 +127,17 @@ def _installed_command() -> Iterator[None]:
     yield
 
 
-@pytest.fixture(params=["pip", "deb"])
+@pytest.fixture(params=["pip", "deb", "debian13"])
 def each_install(request: pytest.FixtureRequest) -> Iterator[str]:
-    """Runs a test against both installs: ``pip install .`` into the test venv (the newest libraries), and the
-    Debian package on Debian's python3-nagiosplugin 1.3.2, python3-requests 2.28 and urllib3 1.26."""
+    """Runs a test against every install: ``pip install .`` into the test venv (the newest libraries); the Debian
+    package on this Debian 12's python3-nagiosplugin 1.3.2, python3-requests 2.28 and urllib3 1.26; the same
+    package installed into a Debian 13 root (Python 3.13, requests 2.32, urllib3 2.3), run there."""
     if request.param == "deb":
         _under_test.append(request.getfixturevalue("debian_plugin"))
+    elif request.param == "debian13":
+        package = request.getfixturevalue("debian13_package")
+        _under_test.append(package.plugin)
+        _as_nobody[package.plugin] = package.plugin_as_nobody
     try:
         yield request.param
     finally:
@@ -135,4 +150,5 @@ def ca_args(server: FakeApiServer) -> list[str]:
 
 
 from consumers import consumer_plugin  # noqa: E402,F401  (a session fixture the consumer tests share)
+from debianroot import debian13_package, debian13_root  # noqa: E402,F401  (the .deb in a Debian 13 root)
 from debpackage import debian_package, debian_plugin  # noqa: E402,F401  (the built and installed .deb)

@@ -27,7 +27,7 @@ from typing import Any, Optional, Union
 
 import pytest
 import trustme
-from conftest import Run, plugin, run_plugin
+from conftest import Run, plugin, plugin_as_nobody, run_plugin
 from fakeapi import HOST, FakeApiServer, Reply, healthy_routes
 
 #: Every case runs against the pip install and the Debian package.
@@ -62,7 +62,7 @@ def assert_plugin_output(run: Run, code: int, expected: Expected, request: pytes
     """The checks every hostile case shares; ``values`` fill ``{placeholders}`` in ``expected``."""
     state = STATES[code]
     # The table itself must not lie: the id names the state the case expects (after the install it runs on).
-    case = re.sub(r"^(pip|deb)-", "", request.node.callspec.id)
+    case = re.sub(r"^(pip|deb|debian13|rhel9)-", "", request.node.callspec.id)
     assert case.startswith(f"{state}-"), "the case id must start with the expected state"
     first = run.stdout.split("\n", 1)[0]
     assert first.startswith(f"K8S_HEALTH {state} - "), (run.code, run.stdout[:2000])
@@ -259,6 +259,9 @@ def _as_nobody() -> list[str]:
     """Root reads every file, so an unreadable file needs another user; the venv must be reachable by it."""
     if os.geteuid() != 0:
         return [str(plugin())]
+    switching = plugin_as_nobody()
+    if switching is not None:
+        return [str(switching)]
     if shutil.which("setpriv") is None:
         pytest.skip("setpriv is missing")
     command = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", str(plugin())]
