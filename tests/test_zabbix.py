@@ -21,7 +21,7 @@ import socket
 import struct
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Optional
 
@@ -38,6 +38,8 @@ CONTRIB = ROOT / "contrib" / "zabbix"
 USER_PARAMETERS = CONTRIB / "userparameter_k8s_health.conf"
 TEMPLATE = CONTRIB / "template_k8s_health.yaml"
 EXTERNAL_TEMPLATE = CONTRIB / "template_k8s_health_external.yaml"
+#: The external template in Zabbix 7.0's export format, with item timeouts (docs/zabbix-server.md).
+EXTERNAL_TEMPLATE_7 = CONTRIB / "7.0" / "template_k8s_health_external.yaml"
 #: Both templates: the agent's (UserParameter items) and the Zabbix server's or proxy's (External checks).
 TEMPLATES = [pytest.param(TEMPLATE, id="agent"), pytest.param(EXTERNAL_TEMPLATE, id="external")]
 
@@ -520,6 +522,38 @@ def test_the_two_templates_differ_only_in_the_master_items() -> None:
     assert uuids[0] & uuids[1] == {group["uuid"] for group in agent["groups"]}
 
 
+def _without_descriptions(export: dict[str, Any]) -> dict[str, Any]:
+    for _, node in list(_walk(export)):
+        node.pop("description", None)
+    return export
+
+
+def test_the_7_0_external_template_is_the_6_0_one_with_item_timeouts() -> None:
+    """Zabbix 7.0 gives an item its own timeout, 6.0 cannot: the 7.0 export is the 6.0 one (same UUIDs, so it
+    updates a template imported before an upgrade) with a timeout on every item that runs the plugin and a plugin
+    deadline below it. Nothing else may drift apart."""
+    old, new = template(EXTERNAL_TEMPLATE), template(EXTERNAL_TEMPLATE_7)
+    assert (old.pop("version"), new.pop("version")) == ("6.0", "7.0")
+    assert new.pop("template_groups") == old.pop("groups"), "7.0 names template groups apart from host groups"
+    runs_the_plugin = [node for _, node in _walk(new) if node.get("type") == "EXTERNAL"]
+    assert len(runs_the_plugin) == 3, "both master items and the discovery rule"
+    for node in runs_the_plugin:
+        assert node.pop("timeout") == "{$K8S.HEALTH.ITEM.TIMEOUT}", node["key"]
+    assert not [path for path, node in _walk(new) if "timeout" in node], "only what runs the plugin has a timeout"
+    macros = template_macros(new)
+    item_timeout, deadline = macros["{$K8S.HEALTH.ITEM.TIMEOUT}"], macros["{$K8S.HEALTH.TIMEOUT}"]
+    assert item_timeout.endswith("s") and 0 < int(deadline) <= int(item_timeout[:-1]) - 2, (item_timeout, deadline)
+    assert int(deadline) >= 8, "room for an etcd outage (2 to 4 s per answer) with the sub-checks named"
+    assert template_macros(old)["{$K8S.HEALTH.TIMEOUT}"] == "2", "6.0: below the server's default Timeout of 3"
+    for export in (old, new):
+        tmpl = the_template(export)
+        tmpl["macros"] = [macro for macro in tmpl["macros"] if macro["macro"] not in
+                          ("{$K8S.HEALTH.ITEM.TIMEOUT}", "{$K8S.HEALTH.TIMEOUT}")]
+    assert _without_descriptions(new) == _without_descriptions(old)
+    text = EXTERNAL_TEMPLATE_7.read_text()
+    assert "zabbix_server.conf" not in text, "7.0: the server's Timeout no longer bounds an external check"
+
+
 def test_external_check_keys_are_valid_plugin_command_lines() -> None:
     export = template(EXTERNAL_TEMPLATE)
     macros = template_macros(export)
@@ -798,12 +832,16 @@ class Agent:
 
 
 @contextlib.contextmanager
-def running_agent(folder: Path, lines: list[str]) -> Iterator[Agent]:
+def running_agent(folder: Path, lines: list[str], command: Callable[..., list[str]] = lambda *argv: list(argv),
+                  zabbix_ids: Optional[tuple[int, int]] = None) -> Iterator[Agent]:
     """zabbix_agentd in the foreground, dropped to the user zabbix; stopped (SIGTERM, then SIGKILL) however the
-    test ends."""
+    test ends. ``command`` and ``zabbix_ids`` run another system's agent (a Debian root's, with its own ids)."""
     run = folder / "run"
     run.mkdir()
-    shutil.chown(run, "zabbix", "zabbix")
+    if zabbix_ids is None:
+        shutil.chown(run, "zabbix", "zabbix")
+    else:
+        os.chown(run, *zabbix_ids)
     agent = Agent(_free_port(20000, 32000), folder / "zabbix_agentd.conf", run / "zabbix_agentd.log")
     agent.config.write_text("\n".join([
         f"PidFile={run / 'zabbix_agentd.pid'}", "LogType=file", f"LogFile={agent.log}", "LogFileSize=0",
@@ -813,7 +851,7 @@ def running_agent(folder: Path, lines: list[str]) -> Iterator[Agent]:
     ]) + "\n")
     agent.config.chmod(0o644)
     with (folder / "zabbix_agentd.out").open("wb") as output:  # what it says before its log file is open
-        proc = subprocess.Popen(["zabbix_agentd", "-c", str(agent.config), "-f"], stdin=subprocess.DEVNULL,
+        proc = subprocess.Popen(command("zabbix_agentd", "-c", str(agent.config), "-f"), stdin=subprocess.DEVNULL,
                                 stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         deadline = time.monotonic() + 15

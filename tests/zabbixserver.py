@@ -1,6 +1,7 @@
-"""A private Zabbix 6.0 server for the template tests: Debian's zabbix-server-pgsql on its own PostgreSQL cluster,
+"""A private Zabbix server for the template tests: Debian's zabbix-server-pgsql on its own PostgreSQL cluster,
 and the frontend's JSON-RPC API served by ``php -S``, everything on 127.0.0.1 with free ports, in one folder, and
-stopped however the tests end (consumers.md section 6.6).
+stopped however the tests end (consumers.md section 6.6). Zabbix 6.0 is this Debian 12's; Zabbix 7.0 is Debian 13's,
+run inside the root of tests/debianroot.py (a ``Place``), whose network and /tmp are the host's.
 
 Nothing under /etc or /var is used: the cluster lives in the folder, and the frontend is a copy of
 /usr/share/zabbix whose configuration path points into the folder.
@@ -31,6 +32,39 @@ SCHEMA = Path("/usr/share/zabbix-server-pgsql")
 FRONTEND = Path("/usr/share/zabbix")
 PROGRAMS = ("zabbix_server", "php", str(PG_BIN / "postgres"), str(FRONTEND / "api_jsonrpc.php"),
             str(SCHEMA / "schema.sql.gz"))
+
+
+@dataclass(frozen=True)
+class Place:
+    """Where the server's programs are: this machine (files under /), or a Debian root (its files under
+    ``files``, its programs run through ``command``, its own user ids)."""
+
+    files: Path = Path("/")
+    command: Callable[..., list[str]] = lambda *argv, cwd="/": list(argv)
+    postgresql: int = 15
+    #: The frontend's version; "7.0" takes the API token in a header, 6.0 in the request body.
+    zabbix: str = "6.0"
+
+    def path(self, inside: Path) -> Path:
+        """A file of the place, as this machine reaches it."""
+        return self.files / str(inside).lstrip("/")
+
+    def ids(self, user: str) -> tuple[int, int]:
+        for line in self.path(Path("/etc/passwd")).read_text().splitlines():
+            fields = line.split(":")
+            if fields[0] == user:
+                return int(fields[2]), int(fields[3])
+        raise AssertionError(f"no user {user} in {self.files}")
+
+    def chown(self, path: Path, user: str) -> None:
+        os.chown(path, *self.ids(user))
+
+    @property
+    def pg_bin(self) -> Path:
+        return Path(f"/usr/lib/postgresql/{self.postgresql}/bin")
+
+
+HERE = Place()
 #: Generous bounds for waits that normally take seconds (a slow CI machine must not fail a correct template).
 WAIT = 120.0
 
@@ -92,14 +126,19 @@ class Api:
 
     url: str
     token: Optional[str] = None
+    #: Zabbix 7.0 wants the token in an Authorization header (the body's "auth" is deprecated since 6.4).
+    bearer: bool = False
 
     def call(self, method: str, params: Any) -> Any:
         body = {"jsonrpc": "2.0", "method": method, "params": params, "id": 1}
+        headers = {"Content-Type": "application/json-rpc"}
         if self.token is not None and method not in ("user.login", "apiinfo.version"):
-            body["auth"] = self.token
+            if self.bearer:
+                headers["Authorization"] = f"Bearer {self.token}"
+            else:
+                body["auth"] = self.token
         assert self.url.startswith(f"http://{HOST}:"), self.url
-        request = urllib.request.Request(self.url, json.dumps(body).encode(),  # noqa: S310 (checked above)
-                                         {"Content-Type": "application/json-rpc"})
+        request = urllib.request.Request(self.url, json.dumps(body).encode(), headers)  # noqa: S310 (checked)
         with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310
             answer = json.loads(response.read())
         assert "error" not in answer, f"{method}: {answer['error']}"
@@ -115,35 +154,36 @@ class ZabbixServer:
     api: Api
     external_scripts: Path
     log: Path
+    place: Place
 
     def diagnostics(self) -> str:
         return tail(self.log)
 
 
-def _postgres(folder: Path, stack: contextlib.ExitStack) -> int:
+def _postgres(folder: Path, stack: contextlib.ExitStack, place: Place) -> int:
     """initdb as postgres into the folder (PostgreSQL wants its data folder 0700), started on 127.0.0.1."""
     data, sockets = folder / "pgdata", folder / "pgsock"
     for path in (data, sockets):
         path.mkdir()
-        shutil.chown(path, "postgres", "postgres")
+        place.chown(path, "postgres")
     data.chmod(0o700)
-    subprocess.run(as_user("postgres", str(PG_BIN / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust",
-                           "-E", "UTF8", "--locale=C.UTF-8"), check=True, capture_output=True, timeout=120)
+    subprocess.run(place.command(*as_user("postgres", str(place.pg_bin / "initdb"), "-D", str(data), "-U",
+                                          "postgres", "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8")),
+                   check=True, capture_output=True, timeout=120)
     port = free_port(26000, 29000)
     log = folder / "postgres.log"
     with log.open("wb") as output:
-        proc = subprocess.Popen(as_user("postgres", str(PG_BIN / "postgres"), "-D", str(data), "-p", str(port),
-                                        "-c", f"listen_addresses={HOST}", "-c", f"unix_socket_directories={sockets}",
-                                        "-c", "fsync=off", "-c", "synchronous_commit=off",
-                                        "-c", "full_page_writes=off"),
-                                stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+        proc = subprocess.Popen(place.command(*as_user(
+            "postgres", str(place.pg_bin / "postgres"), "-D", str(data), "-p", str(port),
+            "-c", f"listen_addresses={HOST}", "-c", f"unix_socket_directories={sockets}", "-c", "fsync=off",
+            "-c", "synchronous_commit=off", "-c", "full_page_writes=off")),
+            stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
     stack.callback(stop, proc, signal.SIGINT)  # SIGINT: PostgreSQL's fast shutdown
 
     def ready() -> Optional[bool]:
         if proc.poll() is not None:
             pytest.fail(f"postgres exited with {proc.returncode}:\n{tail(log)}")
-        probe = subprocess.run([str(PG_BIN.parent / "bin" / "pg_isready"), "-h", HOST, "-p", str(port)],
+        probe = subprocess.run(place.command(str(place.pg_bin / "pg_isready"), "-h", HOST, "-p", str(port)),
                                capture_output=True, check=False)
         return True if probe.returncode == 0 else None
 
@@ -151,42 +191,44 @@ def _postgres(folder: Path, stack: contextlib.ExitStack) -> int:
     return port
 
 
-def _psql(port: int, user: str, database: str, sql: bytes) -> None:
-    proc = subprocess.run(["psql", "-h", HOST, "-p", str(port), "-U", user, "-d", database, "-q", "-v",
-                           "ON_ERROR_STOP=1"], input=sql, capture_output=True, timeout=600, check=False)
+def _psql(place: Place, port: int, user: str, database: str, sql: bytes) -> None:
+    proc = subprocess.run(place.command("psql", "-h", HOST, "-p", str(port), "-U", user, "-d", database, "-q", "-v",
+                                        "ON_ERROR_STOP=1"), input=sql, capture_output=True, timeout=600, check=False)
     assert proc.returncode == 0, proc.stderr.decode(errors="replace")[-2000:]
 
 
-def _database(port: int) -> None:
-    _psql(port, "postgres", "postgres", b"CREATE ROLE zabbix LOGIN;\n"
-                                        b"CREATE DATABASE zabbix OWNER zabbix ENCODING 'UTF8' TEMPLATE template0;\n")
+def _database(place: Place, port: int) -> None:
+    _psql(place, port, "postgres", "postgres",
+          b"CREATE ROLE zabbix LOGIN;\nCREATE DATABASE zabbix OWNER zabbix ENCODING 'UTF8' TEMPLATE template0;\n")
     for part in ("schema", "images", "data"):
-        _psql(port, "zabbix", "zabbix", gzip.decompress((SCHEMA / f"{part}.sql.gz").read_bytes()))
+        _psql(place, port, "zabbix", "zabbix", gzip.decompress(place.path(SCHEMA / f"{part}.sql.gz").read_bytes()))
     # The stock host "Zabbix server" polls an agent on 127.0.0.1:10050 that is not this test's.
-    _psql(port, "zabbix", "zabbix", b"UPDATE hosts SET status = 1 WHERE host = 'Zabbix server';\n")
+    _psql(place, port, "zabbix", "zabbix", b"UPDATE hosts SET status = 1 WHERE host = 'Zabbix server';\n")
 
 
-def _server(folder: Path, pg_port: int, stack: contextlib.ExitStack) -> tuple[Path, Path]:
+def _server(folder: Path, pg_port: int, stack: contextlib.ExitStack, place: Place,
+            timeout: Optional[int]) -> tuple[Path, Path]:
     run = folder / "server"
     scripts = folder / "externalscripts"
     for path in (run, scripts):
         path.mkdir()
-    shutil.chown(run, "zabbix", "zabbix")
+    place.chown(run, "zabbix")
     scripts.chmod(0o755)
     log = run / "zabbix_server.log"
     config = folder / "zabbix_server.conf"
     config.write_text("\n".join([
         f"ListenIP={HOST}", f"ListenPort={free_port()}", "LogType=file", f"LogFile={log}", "LogFileSize=0",
         f"PidFile={run / 'zabbix_server.pid'}", f"SocketDir={run}", f"DBHost={HOST}", f"DBPort={pg_port}",
-        "DBName=zabbix", "DBUser=zabbix", f"ExternalScripts={scripts}", "Timeout=10", "CacheUpdateFrequency=2",
+        "DBName=zabbix", "DBUser=zabbix", f"ExternalScripts={scripts}", "CacheUpdateFrequency=2",
+        *([f"Timeout={timeout}"] if timeout else []),
         "User=zabbix", "AllowRoot=0", "StartPollers=2", "StartPollersUnreachable=1", "StartTrappers=1",
         "StartPingers=1", "StartDiscoverers=0", "StartHTTPPollers=0", "StartLLDProcessors=1",
         "StartPreprocessors=2", "StartAlerters=1", "StartDBSyncers=1", "HousekeepingFrequency=0",
     ]) + "\n")
     config.chmod(0o644)
     with (folder / "zabbix_server.out").open("wb") as output:
-        proc = subprocess.Popen(["zabbix_server", "-c", str(config), "-f"], stdin=subprocess.DEVNULL, stdout=output,
-                                stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(place.command("zabbix_server", "-c", str(config), "-f"), stdin=subprocess.DEVNULL,
+                                stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
     stack.callback(stop, proc)
 
     def started() -> Optional[bool]:
@@ -199,10 +241,10 @@ def _server(folder: Path, pg_port: int, stack: contextlib.ExitStack) -> tuple[Pa
     return scripts, log
 
 
-def _frontend(folder: Path, pg_port: int, stack: contextlib.ExitStack) -> Api:
+def _frontend(folder: Path, pg_port: int, stack: contextlib.ExitStack, place: Place) -> Api:
     """A copy of Debian's frontend whose configuration file is in the folder (Debian fixes it at /etc)."""
     root = folder / "frontend"
-    shutil.copytree(FRONTEND, root, symlinks=True)
+    shutil.copytree(place.path(FRONTEND), root, symlinks=True)
     conf = folder / "zabbix.conf.php"
     conf.write_text("<?php\n" + "".join(f"$DB['{key}'] = {value};\n" for key, value in {
         "TYPE": "'POSTGRESQL'", "SERVER": f"'{HOST}'", "PORT": f"'{pg_port}'", "DATABASE": "'zabbix'",
@@ -211,17 +253,19 @@ def _frontend(folder: Path, pg_port: int, stack: contextlib.ExitStack) -> Api:
         "VAULT_DB_PATH": "''", "VAULT_TOKEN": "''", "DOUBLE_IEEE754": "true"}.items())
                     + "$ZBX_SERVER_NAME = 'check_k8s_health tests';\n$IMAGE_FORMAT_DEFAULT = IMAGE_FORMAT_PNG;\n")
     config_class = root / "include" / "classes" / "core" / "CConfigFile.php"
-    text = config_class.read_text()
+    original = place.path(Path(os.readlink(config_class))) if config_class.is_symlink() else config_class
+    text = original.read_text()
     assert "'/etc/zabbix/zabbix.conf.php'" in text
     config_class.unlink()  # a copy of a symlink would write through to /usr/share
     config_class.write_text(text.replace("'/etc/zabbix/zabbix.conf.php'", f"'{conf}'"))
     port = free_port(29000, 32000)
     log = folder / "php.log"
     with log.open("wb") as output:
-        proc = subprocess.Popen(["php", "-S", f"{HOST}:{port}", "-t", str(root)], stdin=subprocess.DEVNULL,
-                                stdout=output, stderr=subprocess.STDOUT, start_new_session=True, cwd=root)
+        proc = subprocess.Popen(place.command("php", "-S", f"{HOST}:{port}", "-t", str(root), cwd=str(root)),
+                                stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT,
+                                start_new_session=True, cwd=root)
     stack.callback(stop, proc)
-    api = Api(f"http://{HOST}:{port}/api_jsonrpc.php")
+    api = Api(f"http://{HOST}:{port}/api_jsonrpc.php", bearer=place.zabbix != "6.0")
 
     def answers() -> Optional[str]:
         if proc.poll() is not None:
@@ -232,17 +276,18 @@ def _frontend(folder: Path, pg_port: int, stack: contextlib.ExitStack) -> Api:
             return None
 
     version = wait_for("the frontend API answering", answers, diagnostics=lambda: tail(log))
-    assert version.startswith("6.0."), version
+    assert version.startswith(f"{place.zabbix}."), version
     api.login()
     return api
 
 
 @contextlib.contextmanager
-def zabbix_server(folder: Path) -> Iterator[ZabbixServer]:
-    """Cluster, schema, server and frontend, in that order; torn down in reverse however the caller ends."""
+def zabbix_server(folder: Path, place: Place = HERE, timeout: Optional[int] = 10) -> Iterator[ZabbixServer]:
+    """Cluster, schema, server and frontend, in that order; torn down in reverse however the caller ends.
+    ``timeout`` is zabbix_server.conf's Timeout, None for the shipped default."""
     with contextlib.ExitStack() as stack:
-        pg_port = _postgres(folder, stack)
-        _database(pg_port)
-        scripts, log = _server(folder, pg_port, stack)
-        api = _frontend(folder, pg_port, stack)
-        yield ZabbixServer(folder, api, scripts, log)
+        pg_port = _postgres(folder, stack, place)
+        _database(place, pg_port)
+        scripts, log = _server(folder, pg_port, stack, place, timeout)
+        api = _frontend(folder, pg_port, stack, place)
+        yield ZabbixServer(folder, api, scripts, log, place)
