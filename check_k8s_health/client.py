@@ -351,7 +351,9 @@ _MISMATCH = r"hostname '(?P<name>[^']*)' doesn't match (?:either of )?(?P<names>
 
 
 def _tls_error(text: str, host: str, innermost: str) -> TlsFailed:
-    mismatch = re.match(_MISMATCH, innermost)
+    # urllib3 1.26.5 (RHEL 9's) checks names itself and its error arrives as an argument tuple's repr:
+    # ("hostname 'kubernetes' doesn't match '127.0.0.1'",)
+    mismatch = re.search(_MISMATCH, innermost.removesuffix('",)'))
     if mismatch:
         return TlsFailed(f"TLS error: the server certificate is valid for {one_line(mismatch['names'], 80)}, "
                          f"not {mismatch['name']}: give --tls-server-name with one of those names")

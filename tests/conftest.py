@@ -127,17 +127,20 @@ def _installed_command() -> Iterator[None]:
     yield
 
 
-@pytest.fixture(params=["pip", "deb", "debian13"])
+@pytest.fixture(params=["pip", "deb", "debian13", "rhel9"])
 def each_install(request: pytest.FixtureRequest) -> Iterator[str]:
     """Runs a test against every install: ``pip install .`` into the test venv (the newest libraries); the Debian
     package on this Debian 12's python3-nagiosplugin 1.3.2, python3-requests 2.28 and urllib3 1.26; the same
-    package installed into a Debian 13 root (Python 3.13, requests 2.32, urllib3 2.3), run there."""
+    package installed into a Debian 13 root (Python 3.13, requests 2.32, urllib3 2.3), run there; the RPM's
+    payload on RHEL 9's Python 3.9, requests 2.25.1, urllib3 1.26.5, PyYAML 5.4.1 and nagiosplugin 1.3.3."""
     if request.param == "deb":
         _under_test.append(request.getfixturevalue("debian_plugin"))
     elif request.param == "debian13":
         package = request.getfixturevalue("debian13_package")
         _under_test.append(package.plugin)
         _as_nobody[package.plugin] = package.plugin_as_nobody
+    elif request.param == "rhel9":
+        _under_test.append(request.getfixturevalue("rhel9_plugin"))
     try:
         yield request.param
     finally:
@@ -152,3 +155,4 @@ def ca_args(server: FakeApiServer) -> list[str]:
 from consumers import consumer_plugin  # noqa: E402,F401  (a session fixture the consumer tests share)
 from debianroot import debian13_package, debian13_root  # noqa: E402,F401  (the .deb in a Debian 13 root)
 from debpackage import debian_package, debian_plugin  # noqa: E402,F401  (the built and installed .deb)
+from rpmpackage import rhel9_plugin, rpm_package  # noqa: E402,F401  (the RPM's payload on RHEL 9's libraries)

@@ -267,7 +267,8 @@ def _as_nobody() -> list[str]:
     command = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", str(plugin())]
     probe = subprocess.run([*command, "--version"], capture_output=True, check=False)
     if probe.returncode != 3:
-        pytest.skip("the virtualenv is not readable by nobody (a checkout under a private folder)")
+        pytest.skip("the plugin's interpreter is not readable by nobody (a venv or a Python under a private "
+                    "folder)")
     return command
 
 
