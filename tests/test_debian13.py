@@ -16,7 +16,7 @@ import pytest
 from consumers import readable_copy, world_readable_dir
 from debianroot import PLUGIN, DebianRoot, RootPackage
 from fakeapi import FakeApiServer, etcd_down_routes, healthy_routes
-from test_icinga2 import EVERY_VARIABLE, _vars
+from test_icinga2 import EVERY_VARIABLE, _vars, validation_argv
 
 from check_k8s_health import __version__
 
@@ -77,15 +77,7 @@ def test_the_plugin_runs_as_nagios_in_the_root(debian13_package: RootPackage, fo
 # -- Icinga 2.14 ------------------------------------------------------------------------------------------------
 
 def _icinga2_check(root: DebianRoot, folder: Path, text: str) -> tuple[int, str]:
-    config = folder / "icinga2.conf"
-    config.write_text(text)
-    config.chmod(0o644)
-    cache = folder / "cache"
-    cache.mkdir(exist_ok=True)
-    cache.chmod(0o777)
-    proc = root.run("icinga2", "daemon", "-C", "-c", str(config), f"-DConfiguration.CacheDir={cache}",
-                    f"-DConfiguration.ObjectsPath={cache}/icinga2.debug",
-                    f"-DConfiguration.VarsPath={cache}/icinga2.vars", check=False, timeout=120)
+    proc = root.run("icinga2", *validation_argv(folder, "icinga2.conf", text), check=False, timeout=120)
     return proc.returncode, proc.stdout + proc.stderr
 
 

@@ -114,7 +114,8 @@ def workdir() -> Iterator[Path]:
     shutil.rmtree(folder, ignore_errors=True)
 
 
-def _validate(folder: Path, name: str, text: str, *defines: str) -> subprocess.CompletedProcess[str]:
+def validation_argv(folder: Path, name: str, text: str) -> list[str]:
+    """``icinga2 daemon -C`` of ``text``, written to ``folder`` (which nagios must be able to read)."""
     config = folder / name
     config.write_text(text)
     config.chmod(0o644)
@@ -122,9 +123,12 @@ def _validate(folder: Path, name: str, text: str, *defines: str) -> subprocess.C
     cache = folder / "cache"
     cache.mkdir(exist_ok=True)
     cache.chmod(0o777)
-    return _icinga2("daemon", "-C", "-c", str(config), f"-DConfiguration.CacheDir={cache}",
-                    f"-DConfiguration.ObjectsPath={cache}/icinga2.debug",
-                    f"-DConfiguration.VarsPath={cache}/icinga2.vars", *defines)
+    return ["daemon", "-C", "-c", str(config), f"-DConfiguration.CacheDir={cache}",
+            f"-DConfiguration.ObjectsPath={cache}/icinga2.debug", f"-DConfiguration.VarsPath={cache}/icinga2.vars"]
+
+
+def _validate(folder: Path, name: str, text: str, *defines: str) -> subprocess.CompletedProcess[str]:
+    return _icinga2(*validation_argv(folder, name, text), *defines)
 
 
 # -- icinga2 daemon -C ----------------------------------------------------------------------------------------
