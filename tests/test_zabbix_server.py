@@ -203,7 +203,6 @@ def setup(request: pytest.FixtureRequest) -> Iterator[Setup]:
             macros = [{"macro": "{$K8S.HEALTH.URL}", "value": server.url},
                       {"macro": "{$K8S.HEALTH.CA_FILE}", "value": ca_file},
                       {"macro": "{$K8S.HEALTH.TOKEN_FILE}", "value": str(token_file)}]
-            macros.append({"macro": "{$K8S.HEALTH.TIMEOUT}", "value": "2"})
             if version == "6.0":
                 # The private server's Timeout is 10 s: room for the slow answer of the WARNING test.
                 macros.append({"macro": "{$K8S.HEALTH.TIMEOUT}", "value": "8"})
