@@ -32,11 +32,13 @@ from debpackage import DebPackage
 
 CACHE = Path(os.environ.get("CHECK_K8S_HEALTH_ROOTS", "/var/cache/check-k8s-health-tests"))
 SUITE = "trixie"
-#: What the tests run inside the root; the plugin's own dependencies come with its .deb.
+#: What the tests run inside the root (the plugin's own dependencies come with its .deb), and what
+#: packaging/deb/build needs to build the package there too.
 PACKAGES = ("python3-nagiosplugin", "python3-requests", "python3-yaml", "icinga2-bin", "icinga2-common",
             "nagios4-core", "zabbix-server-pgsql", "zabbix-frontend-php", "zabbix-agent", "php-cli", "php-cgi",
             "php-pgsql", "php-bcmath", "php-mbstring", "php-gd", "php-xml", "php-ldap", "postgresql",
-            "postgresql-client", "util-linux")
+            "postgresql-client", "util-linux", "build-essential", "debhelper", "dh-python",
+            "pybuild-plugin-pyproject", "python3-all", "python3-setuptools", "python3-wheel")
 MAX_AGE = 7 * 24 * 3600
 #: Shell run as ``sh -c`` in the new mount namespace: $1 the root, $2 the working folder, the rest the command.
 _ENTER = r"""set -e

@@ -1,5 +1,6 @@
 """Debian 13 (trixie), in a root made with debootstrap (tests/debianroot.py): the .deb built on this Debian 12 machine
-installs there with apt unchanged and runs on trixie's Python and libraries; trixie's Icinga 2.14 accepts the
+installs there with apt unchanged and runs on trixie's Python and libraries, and building it there gives the same
+package; trixie's Icinga 2.14 accepts the
 CheckCommand the package puts into plugins-contrib.d, and its Nagios 4 the shipped examples. The end-to-end state
 and hostile tests run against this install too (``each_install``: the "debian13" cases), and test_zabbix7.py runs
 a Zabbix 7.0 server in the same root.
@@ -15,6 +16,7 @@ from pathlib import Path
 import pytest
 from consumers import readable_copy, world_readable_dir
 from debianroot import PLUGIN, DebianRoot, RootPackage
+from debpackage import ROOT, run
 from fakeapi import FakeApiServer, etcd_down_routes, healthy_routes
 from test_icinga2 import EVERY_VARIABLE, _vars, validation_argv
 
@@ -72,6 +74,26 @@ def test_the_plugin_runs_as_nagios_in_the_root(debian13_package: RootPackage, fo
                                          "-s", server.url, "--certificate-authority", ca_file, "-v", check=False)
     assert (proc.returncode, proc.stderr) == (code, ""), proc
     assert proc.stdout.split("\n", 1)[0].split(" | ", 1)[0] == line, proc.stdout
+
+
+def test_the_package_builds_on_debian_13_into_the_same_package(debian13_package: RootPackage, folder: Path) -> None:
+    """packaging/deb/build run inside the root, with trixie's debhelper and Python 3.13: the same files, the same
+    dependencies as the .deb built on this Debian 12, so either one serves both releases."""
+    source = folder / "src"
+    # The build script leaves out earlier build output itself; the copy skips only what is large or private.
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(".git", ".venv*", "__pycache__", ".*_cache"))
+    debian13_package.root.run("sh", str(source / "packaging" / "deb" / "build"), str(folder / "out"), timeout=900)
+    (built,) = (folder / "out").glob("check-k8s-health_*_all.deb")
+
+    def contents(deb: Path) -> tuple[list[str], str]:
+        """Paths and control fields, without the installer's bookkeeping in the dist-info: bookworm's dh-python
+        keeps RECORD, trixie's INSTALLER, and neither is read by anything the plugin does."""
+        listing = run("dpkg-deb", "-c", str(deb)).stdout.splitlines()
+        paths = [line.split(None, 5)[5] for line in listing]
+        return (sorted(path for path in paths if not path.endswith((".dist-info/RECORD", ".dist-info/INSTALLER"))),
+                run("dpkg-deb", "-f", str(deb), "Version", "Depends", "Architecture").stdout)
+
+    assert contents(built) == contents(debian13_package.deb)
 
 
 # -- Icinga 2.14 ------------------------------------------------------------------------------------------------
