@@ -31,6 +31,16 @@ def need(*programs: str) -> None:
         pytest.skip(f"not installed: {', '.join(missing)} (tests/run installs the Debian packages)")
 
 
+def user_ids(system: Path, user: str) -> tuple[int, int]:
+    """A user's uid and gid as the system rooted at ``system`` numbers them: a Debian root made for the tests has
+    its own, which the host's pwd module does not know."""
+    for line in (system / "etc" / "passwd").read_text().splitlines():
+        fields = line.split(":")
+        if fields[0] == user:
+            return int(fields[2]), int(fields[3])
+    raise AssertionError(f"no user {user} in {system}/etc/passwd")
+
+
 def world_readable_dir(prefix: str) -> Path:
     folder = Path(tempfile.mkdtemp(prefix=prefix))
     folder.chmod(0o755)

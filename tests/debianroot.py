@@ -83,14 +83,6 @@ class DebianRoot:
     def version(self, package: str) -> str:
         return self.run("dpkg-query", "-W", "-f", "${Version}", package).stdout
 
-    def uid(self, user: str) -> int:
-        """The root's own numbers for its users (they differ from the host's)."""
-        for line in (self.path / "etc" / "passwd").read_text().splitlines():
-            fields = line.split(":")
-            if fields[0] == user:
-                return int(fields[2])
-        raise AssertionError(f"no user {user} in the {SUITE} root")
-
 
 def _quote(arg: str) -> str:
     return "'" + arg.replace("'", "'\"'\"'") + "'"

@@ -15,6 +15,7 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Optional
 
 import pytest
 
@@ -42,9 +43,9 @@ class DebPackage:
         return [line.split(None, 5)[5].removeprefix(".") for line in listing.splitlines()]
 
 
-def run(*argv: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+def run(*argv: str, timeout: float = 300, cwd: Optional[str] = None) -> subprocess.CompletedProcess[str]:
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL,
-                          env=APT_ENV, check=False)
+                          env=APT_ENV, check=False, cwd=cwd)
     assert proc.returncode == 0, f"{' '.join(argv)} failed ({proc.returncode}):\n{proc.stdout[-3000:]}{proc.stderr}"
     return proc
 

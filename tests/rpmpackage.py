@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Optional
 
 import pytest
+from debpackage import run
 
 ROOT = Path(__file__).resolve().parent.parent
 BUILD = ROOT / "packaging" / "rpm" / "build"
@@ -37,13 +38,6 @@ class RpmPackage:
 
     def query(self, *args: str) -> str:
         return run("rpm", "-qp", *args, str(self.rpm)).stdout
-
-
-def run(*argv: str, timeout: float = 300, cwd: Optional[str] = None) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False, cwd=cwd,
-                          stdin=subprocess.DEVNULL)
-    assert proc.returncode == 0, f"{' '.join(argv)} failed ({proc.returncode}):\n{proc.stdout[-3000:]}{proc.stderr}"
-    return proc
 
 
 def python39() -> Optional[str]:
@@ -67,10 +61,9 @@ def rpm_package() -> Iterator[RpmPackage]:
         (rpm,) = (folder / "out").glob("check-k8s-health-*.noarch.rpm")
         payload = folder / "payload"
         payload.mkdir()
-        with rpm.open("rb") as source:
-            cpio = subprocess.run(f"rpm2cpio '{rpm}' | cpio -idm --quiet", shell=True, cwd=payload,  # noqa: S602
-                                  stdin=source, capture_output=True, text=True, timeout=120, check=False)
-        assert cpio.returncode == 0, cpio.stderr
+        archive = subprocess.run(["rpm2cpio", str(rpm)], capture_output=True, timeout=120, check=True).stdout
+        subprocess.run(["cpio", "-idm", "--quiet"], input=archive, cwd=payload, capture_output=True, timeout=120,
+                       check=True)
         yield RpmPackage(rpm, payload)
     finally:
         shutil.rmtree(folder, ignore_errors=True)

@@ -12,7 +12,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from rpmpackage import PLUGIN, ROOT, SITELIB, RpmPackage, run
+from debpackage import run
+from rpmpackage import PLUGIN, ROOT, SITELIB, RpmPackage
 
 from check_k8s_health import __version__
 

@@ -72,8 +72,11 @@ class Setup:
     agent: Agent
     hosts: dict[str, Host]  # by template path name: "agent", "external"
     imported: dict[str, bool]
-    version: str
     templates: dict[str, Path]
+
+    @property
+    def version(self) -> str:
+        return self.zabbix.place.zabbix
 
     def set_routes(self, routes: dict[str, Reply]) -> None:
         for path in ("/readyz", "/livez", "/healthz", "/readyz/etcd"):
@@ -214,7 +217,7 @@ def setup(request: pytest.FixtureRequest) -> Iterator[Setup]:
                     {"type": 1, "main": 1, "useip": 1, "ip": "127.0.0.1", "dns": "", "port": "10050"}],
                     macros=macros),
             }
-            yield Setup(zabbix, server, agent, hosts, imported, version, templates)
+            yield Setup(zabbix, server, agent, hosts, imported, templates)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 

@@ -25,13 +25,11 @@ from pathlib import Path
 from typing import Any, Optional, TypeVar
 
 import pytest
+from consumers import user_ids
 from fakeapi import HOST
 
-PG_BIN = Path("/usr/lib/postgresql/15/bin")
 SCHEMA = Path("/usr/share/zabbix-server-pgsql")
 FRONTEND = Path("/usr/share/zabbix")
-PROGRAMS = ("zabbix_server", "php", str(PG_BIN / "postgres"), str(FRONTEND / "api_jsonrpc.php"),
-            str(SCHEMA / "schema.sql.gz"))
 
 
 @dataclass(frozen=True)
@@ -50,11 +48,7 @@ class Place:
         return self.files / str(inside).lstrip("/")
 
     def ids(self, user: str) -> tuple[int, int]:
-        for line in self.path(Path("/etc/passwd")).read_text().splitlines():
-            fields = line.split(":")
-            if fields[0] == user:
-                return int(fields[2]), int(fields[3])
-        raise AssertionError(f"no user {user} in {self.files}")
+        return user_ids(self.files, user)
 
     def chown(self, path: Path, user: str) -> None:
         os.chown(path, *self.ids(user))
@@ -65,6 +59,9 @@ class Place:
 
 
 HERE = Place()
+#: What a server on this machine needs (tests/run installs it).
+PROGRAMS = ("zabbix_server", "php", str(HERE.pg_bin / "postgres"), str(FRONTEND / "api_jsonrpc.php"),
+            str(SCHEMA / "schema.sql.gz"))
 #: Generous bounds for waits that normally take seconds (a slow CI machine must not fail a correct template).
 WAIT = 120.0
 
