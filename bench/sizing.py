@@ -30,6 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "bench"))
 
+import pins
 from fakeapi import FakeApiServer, healthy_routes
 from fakecluster import control_plane
 
@@ -44,7 +45,7 @@ def install(folder: Path) -> Path:
     venv = folder / "venv"
     subprocess.run(["/usr/bin/python3", "-m", "venv", str(venv)], check=True, capture_output=True)
     subprocess.run([str(venv / "bin" / "pip"), "install", "--quiet", "--disable-pip-version-check", str(ROOT)],
-                   check=True, capture_output=True)
+                   check=True, capture_output=True, env={**os.environ, **pins.pip_environment()})
     subprocess.run(["chmod", "-R", "a+rX", str(folder)], check=True)
     return venv / "bin" / "check_k8s_health"
 

@@ -16,6 +16,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+import pins
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -57,7 +58,7 @@ def consumer_plugin() -> Iterator[Path]:
     build = folder / "src"
     shutil.copytree(ROOT, build, ignore=shutil.ignore_patterns(".venv", ".git", "*.egg-info", "build", "__pycache__"))
     subprocess.run([str(venv / "bin" / "pip"), "install", "--quiet", "--disable-pip-version-check", str(build)],
-                   check=True, capture_output=True)
+                   check=True, capture_output=True, env={**os.environ, **pins.pip_environment()})
     shutil.rmtree(build)
     subprocess.run(["chmod", "-R", "a+rX", str(folder)], check=True)
     plugin = venv / "bin" / "check_k8s_health"

@@ -12,7 +12,7 @@ import os
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -43,9 +43,10 @@ class DebPackage:
         return [line.split(None, 5)[5].removeprefix(".") for line in listing.splitlines()]
 
 
-def run(*argv: str, timeout: float = 300, cwd: Optional[str] = None) -> subprocess.CompletedProcess[str]:
+def run(*argv: str, timeout: float = 300, cwd: Optional[str] = None,
+        env: Optional[Mapping[str, str]] = None) -> subprocess.CompletedProcess[str]:
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL,
-                          env=APT_ENV, check=False, cwd=cwd)
+                          env={**APT_ENV, **(env or {})}, check=False, cwd=cwd)
     assert proc.returncode == 0, f"{' '.join(argv)} failed ({proc.returncode}):\n{proc.stdout[-3000:]}{proc.stderr}"
     return proc
 

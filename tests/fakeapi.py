@@ -6,8 +6,8 @@ module replays byte-exact answers captured from a real kube-apiserver v1.28 (see
 ``fixtures/captures/README.md``) from a threaded server bound to 127.0.0.1 only, and adds the failure modes
 a real network produces (delays, hangs, trickling bodies, truncated bodies, garbage).
 
-Only the standard library and ``trustme`` are used so the fake cannot share a bug with the HTTP client
-library under test.
+Only the standard library, ``trustme`` and its own dependency ``cryptography`` (for client certificates:
+``clientcert``) are used, so the fake cannot share a bug with the HTTP client library under test.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Optional, Union
 
+import clientcert
 import trustme
 
 __all__ = [
@@ -678,12 +679,12 @@ class FakeApiServer:
         with self._lock:
             self._client_certs += 1
             serial = self._client_certs
-        leaf = self._ca.issue_cert(common_name=common_name, organization_name=organization)
+        leaf = clientcert.issue(self._ca, common_name, organization)
         directory = Path(tmpdir)
         cert_path = directory / f"client-{serial}.crt"
         key_path = directory / f"client-{serial}.key"
-        cert_path.write_bytes(b"".join(blob.bytes() for blob in leaf.cert_chain_pems))
-        leaf.private_key_pem.write_to_path(str(key_path))
+        cert_path.write_bytes(leaf.cert_pem)
+        key_path.write_bytes(leaf.key_pem)
         return str(cert_path), str(key_path)
 
     # -- used by the handler ----------------------------------------------------------------------------

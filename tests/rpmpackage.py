@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
+import pins
 import pytest
 from debpackage import run
 
@@ -25,10 +26,11 @@ ROOT = Path(__file__).resolve().parent.parent
 BUILD = ROOT / "packaging" / "rpm" / "build"
 PLUGIN = "/usr/lib64/nagios/plugins/check_k8s_health"
 SITELIB = "/usr/lib/python3.9/site-packages"
-#: What RHEL 9 ships (python3-requests, python3-urllib3, python3-pyyaml) and EPEL 9 (python3-nagiosplugin); the
-#: rest is what requests 2.25.1 needs, in versions it accepts.
-RHEL9_LIBRARIES = ("requests==2.25.1", "urllib3==1.26.5", "PyYAML==5.4.1", "nagiosplugin==1.3.3", "idna==2.10",
-                   "chardet==4.0.0", "certifi")
+#: What RHEL 9 ships (python3-requests, python3-urllib3, python3-pyyaml, python3-idna, python3-chardet) and EPEL 9
+#: (python3-nagiosplugin), and certifi, which PyPI's requests needs where EL9's uses the system's CA bundle: the
+#: venv's every project, installed without dependencies so nothing else can come in. certifi follows the pins.
+RHEL9_LIBRARIES = {"requests": "2.25.1", "urllib3": "1.26.5", "PyYAML": "5.4.1", "nagiosplugin": "1.3.3",
+                   "idna": "2.10", "chardet": "4.0.0", "certifi": pins.pinned()["certifi"]}
 
 
 @dataclass(frozen=True)
@@ -80,8 +82,12 @@ def rhel9_plugin(rpm_package: RpmPackage) -> Iterator[Path]:
     try:
         venv = folder / "venv"
         run(interpreter, "-m", "venv", str(venv))
+        # Its own constraints: the test venv's pins name newer versions of the same projects.
+        constraints = folder / "rhel9-constraints.txt"
+        constraints.write_text("".join(f"{name}=={version}\n" for name, version in RHEL9_LIBRARIES.items()))
         run(str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-            "--only-binary", ":all:", *RHEL9_LIBRARIES, timeout=600)
+            "--only-binary", ":all:", "--no-deps", *(f"{name}=={version}" for name, version in RHEL9_LIBRARIES.items()),
+            timeout=600, env=pins.pip_environment(constraints))
         site = Path(run(str(venv / "bin" / "python"), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))")
                     .stdout.strip())
         # The RPM's modules, where an EL9 system would find them in its own site-packages.

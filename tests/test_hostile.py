@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional, Union
 
+import clientcert
 import pytest
 import trustme
 from conftest import Run, plugin, plugin_as_nobody, run_plugin
@@ -584,10 +585,10 @@ class _NotYetValidCA(trustme.CA):
 
 
 def _stranger_client_cert(folder: Path, api: FakeApiServer) -> list[str]:
-    leaf = trustme.CA().issue_cert(common_name="intruder", organization_name="system:masters")
+    leaf = clientcert.issue(trustme.CA(), "intruder", "system:masters")
     cert, key = folder / "stranger.crt", folder / "stranger.key"
-    cert.write_bytes(b"".join(blob.bytes() for blob in leaf.cert_chain_pems))
-    leaf.private_key_pem.write_to_path(str(key))
+    cert.write_bytes(leaf.cert_pem)
+    key.write_bytes(leaf.key_pem)
     return ["--client-certificate", str(cert), "--client-key", str(key)]
 
 
