@@ -151,11 +151,9 @@ def import_check(server: FakeApiServer, env: dict[str, str]) -> None:
     print(f"  others ({len(others)}, {sum(others.values()) / 1000:.1f} ms): "
           + ", ".join(f"{name} {own / 1000:.1f}" for name, own in others.items()))
     unneeded = [name for name in ("yaml", "dataclasses", "_strptime", "concurrent.futures", "importlib.metadata",
-                                  "check_k8s_health.execplugin", "check_k8s_health.machine",
-                                  "check_k8s_health.kubeconfig_yaml", "check_k8s_health.lookup",
-                                  "check_k8s_health.roster", "check_k8s_health.membership",
-                                  "check_k8s_health.blindspots", "check_k8s_health.blindlookup",
-                                  "check_k8s_health.blindverdict") if name in extra]
+                                  "check_k8s_health.access.execplugin", "check_k8s_health.output.machine",
+                                  *(f"check_k8s_health.checks.{check}.{stage}" for check in ("members", "blindspots")
+                                    for stage in ("acquire", "read", "judge"))) if name in extra]
     print(f"  not needed by this run, imported anyway: {', '.join(unneeded) or 'none'}")
 
 

@@ -18,13 +18,13 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, NoReturn, Optional, TypeVar
 
 from check_k8s_health import __version__
-from check_k8s_health.components import COMPONENTS
-from check_k8s_health.errors import DeadlineExceeded, PluginError, UsageError
-from check_k8s_health.settings import ENDPOINTS, ConnectionOptions, Settings
+from check_k8s_health.base.errors import DeadlineExceeded, PluginError, UsageError
+from check_k8s_health.model.components import COMPONENTS
+from check_k8s_health.model.settings import ENDPOINTS, ConnectionOptions, Settings
 
 if TYPE_CHECKING:
-    from check_k8s_health.deadline import Deadline
-    from check_k8s_health.keyfiles import KeyFiles
+    from check_k8s_health.access.keyfiles import KeyFiles
+    from check_k8s_health.base.deadline import Deadline
 
 PREFIX = "K8S_HEALTH"
 DEFAULT_TIMEOUT = 8.0
@@ -215,9 +215,9 @@ def _nonempty(option: str) -> Callable[[str], str]:
 def build_settings(args: argparse.Namespace, environ: Mapping[str, str], keyfiles: KeyFiles,
                    deadline: Deadline) -> Settings:
     """Turn parsed arguments into settings, reading the files they name (the deadline is already running)."""
-    from check_k8s_health.policy import Policy
-    from check_k8s_health.targets import resolve_targets
-    from check_k8s_health.tlsfiles import check_tls_files
+    from check_k8s_health.access.tlsfiles import check_tls_files
+    from check_k8s_health.command.targets import resolve_targets
+    from check_k8s_health.model.policy import Policy
 
     component = COMPONENTS[args.component]
 
@@ -257,9 +257,9 @@ def run(settings: Settings, deadline: Deadline) -> NoReturn:
     """Hand over to nagiosplugin; ``Check.main`` prints and exits."""
     import nagiosplugin
 
-    from check_k8s_health.context import HealthContext, PerfContext
-    from check_k8s_health.resource import HealthProbe
-    from check_k8s_health.summary import HealthSummary
+    from check_k8s_health.output.context import HealthContext, PerfContext
+    from check_k8s_health.output.resource import HealthProbe
+    from check_k8s_health.output.summary import HealthSummary
 
     check = nagiosplugin.Check(HealthProbe(settings, deadline), HealthContext(settings),
                                PerfContext(settings.warning, settings.critical, settings.cert_warning,
@@ -271,9 +271,9 @@ def run(settings: Settings, deadline: Deadline) -> NoReturn:
 
 def run_machine(settings: Settings, deadline: Deadline, discover: bool) -> NoReturn:
     """``--output json`` and ``--discover``: the same engine and assessment, one JSON document, same exit code."""
-    from check_k8s_health.assessment import assess_run
-    from check_k8s_health.engine import acquire
-    from check_k8s_health.machine import discovery_document, report_document
+    from check_k8s_health.output.machine import discovery_document, report_document
+    from check_k8s_health.run.assessment import assess_run
+    from check_k8s_health.run.engine import acquire
 
     assessment = assess_run(acquire(settings, deadline), settings)
     deadline.disarm()
@@ -296,8 +296,8 @@ def main(argv: Optional[Sequence[str]] = None, environ: Optional[Mapping[str, st
     try:
         args = build_parser().parse_args(argv)
         verbose = min(args.verbose, 3)
-        from check_k8s_health.deadline import Deadline
-        from check_k8s_health.keyfiles import KeyFiles
+        from check_k8s_health.access.keyfiles import KeyFiles
+        from check_k8s_health.base.deadline import Deadline
 
         deadline = Deadline(args.timeout)
         deadline.arm()
@@ -331,7 +331,7 @@ def main(argv: Optional[Sequence[str]] = None, environ: Optional[Mapping[str, st
 
 def _late(message: str, seconds: float) -> str:
     """The deadline's own words, after the monitoring host's when it gave the plugin no CPU in time."""
-    from check_k8s_health.starvation import cpu_wait, overloaded
+    from check_k8s_health.transport.starvation import cpu_wait, overloaded
 
     starved = overloaded(cpu_wait(), seconds)
     return f"{starved}; {message}" if starved else message
@@ -356,12 +356,12 @@ def _disarm(deadline: Optional[Deadline]) -> None:
 
 
 def _finish(code: int, message: str, details: str = "", machine: Optional[str] = None) -> NoReturn:
-    from check_k8s_health.text import one_line
+    from check_k8s_health.base.text import one_line
 
     state = ("OK", "WARNING", "CRITICAL", "UNKNOWN")[code]
     head = f"{PREFIX} {state} - "
     if machine:
-        from check_k8s_health.machine import failure_document
+        from check_k8s_health.output.machine import failure_document
 
         sys.stdout.write(failure_document(code, one_line(message, 400), machine == "discover") + "\n")
     else:

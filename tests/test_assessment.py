@@ -6,12 +6,12 @@ import pytest
 from fakeapi import load_capture
 from nagiosplugin.state import Critical, Ok, ServiceState, Warn
 
-from check_k8s_health.answer import Answer
-from check_k8s_health.assessment import assess, label_prefix
-from check_k8s_health.errors import ConnectFailed
-from check_k8s_health.policy import Policy
-from check_k8s_health.settings import Credential, Settings, Target, TlsSettings
-from check_k8s_health.verdict import Outcome, Reason, ServerReport
+from check_k8s_health.base.errors import ConnectFailed
+from check_k8s_health.checks.endpoints.judge import Outcome, Reason, ServerReport
+from check_k8s_health.model.policy import Policy
+from check_k8s_health.model.settings import Credential, Settings, Target, TlsSettings
+from check_k8s_health.run.assessment import assess, label_prefix
+from check_k8s_health.transport.answer import Answer
 
 NOW = 1_800_000_000.0
 

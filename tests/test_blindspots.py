@@ -11,8 +11,9 @@ import pytest
 from fakeapi import load_capture
 from nagiosplugin.state import Critical, Ok, Unknown, Warn
 
-from check_k8s_health.answer import Answer
-from check_k8s_health.blindspots import (
+from check_k8s_health.base.errors import ReadTimedOut
+from check_k8s_health.checks.blindspots.judge import combine, counts, judge_survey, miss_words
+from check_k8s_health.checks.blindspots.read import (
     SLICES,
     VALIDATING,
     ApiService,
@@ -24,11 +25,10 @@ from check_k8s_health.blindspots import (
     parse_slices,
     parse_webhooks,
 )
-from check_k8s_health.blindverdict import combine, counts, judge_survey, miss_words
-from check_k8s_health.errors import ReadTimedOut
-from check_k8s_health.failure import Failure
-from check_k8s_health.policy import Policy
-from check_k8s_health.settings import Credential, Target, TlsSettings
+from check_k8s_health.checks.shared.read import Failure
+from check_k8s_health.model.policy import Policy
+from check_k8s_health.model.settings import Credential, Target, TlsSettings
+from check_k8s_health.transport.answer import Answer
 
 TARGET = Target("https://10.0.0.10:6443", "--server", TlsSettings(), Credential())
 
@@ -180,7 +180,7 @@ def test_the_status_words_fit_the_room() -> None:
 
 
 def test_a_survey_that_did_not_finish_is_critical_for_both_parts() -> None:
-    from check_k8s_health.blindlookup import unanswered
+    from check_k8s_health.checks.blindspots.acquire import unanswered
 
     late = ReadTimedOut("no answer within the 8 s deadline (-t)")
     verdict = judge(unanswered(TARGET, late))

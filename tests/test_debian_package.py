@@ -28,8 +28,11 @@ def test_the_package_installs_each_file_where_its_consumers_look(debian_package:
     files = [path for path in debian_package.files() if not path.endswith("/")]
     assert f"{debian_package.plugin}" in files
     assert ICINGA_CONF in files
-    modules = {path.rsplit("/", 1)[1] for path in files if path.startswith(f"{DIST_PACKAGES}/check_k8s_health/")}
-    assert modules == {path.name for path in (ROOT / "check_k8s_health").iterdir() if path.is_file()}
+    modules = {path.removeprefix(f"{DIST_PACKAGES}/check_k8s_health/") for path in files
+               if path.startswith(f"{DIST_PACKAGES}/check_k8s_health/") and "/__pycache__/" not in path}
+    source = ROOT / "check_k8s_health"
+    assert modules == {str(path.relative_to(source)) for path in source.rglob("*")
+                       if path.is_file() and "__pycache__" not in path.parts}
     examples = {path.removeprefix(f"{DOC}/examples/") for path in files if path.startswith(f"{DOC}/examples/")}
     shipped = {str(path.relative_to(ROOT / "contrib")) for path in (ROOT / "contrib").rglob("*") if path.is_file()}
     assert examples == shipped | {"rbac.yaml"}, "every example, uncompressed, and the RBAC manifest"

@@ -87,7 +87,7 @@ def test_blind_spot_role_is_read_only_and_exactly_what_the_plugin_asks() -> None
 
 def test_the_rbac_hints_name_what_the_role_grants() -> None:
     """Every rule the plugin names in a 403 hint is one the shipped role grants, word for word."""
-    from check_k8s_health.blindverdict import RULES
+    from check_k8s_health.checks.blindspots.judge import RULES
 
     role = _named("ClusterRole", "check-k8s-health-blind-spots")
     granted = {f"grant {verb} on {resource}" + (f" ({group})" if group else "")

@@ -441,7 +441,7 @@ def test_python_dash_m_runs_the_same_plugin(healthy: FakeApiServer) -> None:
 
 _BROKEN = """
 import sys
-import check_k8s_health.verdict as verdict
+import check_k8s_health.checks.endpoints.judge as verdict
 def broken(*args, **kwargs):
     raise RuntimeError("simulated defect")
 verdict.judge = broken
@@ -490,7 +490,7 @@ def test_a_token_file_every_user_can_read_is_named(tmp_path: Path) -> None:
 _WRAPPED_DEADLINE = """
 import sys
 from check_k8s_health import cli
-from check_k8s_health.errors import DeadlineExceeded
+from check_k8s_health.base.errors import DeadlineExceeded
 
 def build_settings(*args, **kwargs):
     try:

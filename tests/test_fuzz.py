@@ -14,15 +14,15 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from check_k8s_health.answer import Answer
+from check_k8s_health.access.kubeconfig import load, select
+from check_k8s_health.base.errors import ConfigError, UsageError
+from check_k8s_health.base.text import one_line
+from check_k8s_health.checks.endpoints.judge import Outcome, judge
+from check_k8s_health.checks.endpoints.read import parse_body
 from check_k8s_health.cli import build_parser
-from check_k8s_health.client import cert_time
-from check_k8s_health.errors import ConfigError, UsageError
-from check_k8s_health.health import parse_body
-from check_k8s_health.kubeconfig import load, select
-from check_k8s_health.settings import Credential, Target, TlsSettings
-from check_k8s_health.text import one_line
-from check_k8s_health.verdict import Outcome, judge
+from check_k8s_health.model.settings import Credential, Target, TlsSettings
+from check_k8s_health.transport.answer import Answer
+from check_k8s_health.transport.client import cert_time
 
 FAST = settings(max_examples=300, deadline=None)
 TARGET = Target("https://10.0.0.1:6443", "--server", TlsSettings(), Credential())

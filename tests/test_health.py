@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from fakeapi import HTTP_CAPTURES, load_capture
 
-from check_k8s_health.health import SubCheck, parse_body
+from check_k8s_health.checks.endpoints.read import SubCheck, parse_body
 
 ALL_CAPTURES = list(HTTP_CAPTURES)
 

@@ -17,9 +17,10 @@ _PROBE = ("import atexit, json, sys\n"
           "atexit.register(lambda: sys.__stderr__.write(json.dumps(sorted(sys.modules))))\n"
           "sys.argv[0] = 'check_k8s_health'\n"
           "from check_k8s_health.cli import main\nmain()\n")
-MEMBERS_ONLY = {"check_k8s_health.lookup", "check_k8s_health.roster", "check_k8s_health.membership"}
-BLIND_ONLY = {"check_k8s_health.blindspots", "check_k8s_health.blindlookup", "check_k8s_health.blindverdict"}
-SOME_RUNS_ONLY = {"yaml", "check_k8s_health.execplugin", "check_k8s_health.machine", "_strptime", "dataclasses"}
+MEMBERS_ONLY = {f"check_k8s_health.checks.members.{stage}" for stage in ("acquire", "read", "judge")}
+BLIND_ONLY = {f"check_k8s_health.checks.blindspots.{stage}" for stage in ("acquire", "read", "judge")}
+SOME_RUNS_ONLY = {"yaml", "check_k8s_health.access.execplugin", "check_k8s_health.output.machine", "_strptime",
+                  "dataclasses"}
 
 
 def _modules(*args: str) -> set[str]:
@@ -32,7 +33,7 @@ def _modules(*args: str) -> set[str]:
 def test_a_plain_run_imports_nothing_it_does_not_need() -> None:
     with FakeApiServer(healthy_routes()) as server:
         modules = _modules("-s", server.url, "--certificate-authority", server.ca_file)
-    assert "check_k8s_health.engine" in modules  # the probe sees the run's modules
+    assert "check_k8s_health.run.engine" in modules  # the probe sees the run's modules
     unneeded = MEMBERS_ONLY | BLIND_ONLY | SOME_RUNS_ONLY
     assert not modules & unneeded, modules & unneeded
 
@@ -52,4 +53,4 @@ def test_a_blind_spots_run_imports_their_modules(mode: list[str]) -> None:
         modules = _modules("-s", server.url, "--certificate-authority", server.ca_file, "--webhooks",
                            "--aggregated-apis", *mode)
     assert modules >= BLIND_ONLY
-    assert not modules & {"check_k8s_health.lookup", "check_k8s_health.membership"}
+    assert not modules & {"check_k8s_health.checks.members.acquire", "check_k8s_health.checks.members.judge"}

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from check_k8s_health.credentials import jwt_expiry
-from check_k8s_health.errors import ConfigError
-from check_k8s_health.incluster import in_cluster_url
-from check_k8s_health.kubeconfig import candidate_files, load, select
+from check_k8s_health.access.credentials import jwt_expiry
+from check_k8s_health.access.incluster import in_cluster_url
+from check_k8s_health.access.kubeconfig import candidate_files, load, select
+from check_k8s_health.base.errors import ConfigError
 
 
 def write(path: Path, text: str) -> str:

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import pytest
 
-from check_k8s_health import cli, client
+from check_k8s_health import cli
+from check_k8s_health.transport import client
 
 #: What a certificate without the asked name gives, by urllib3 version.
 MISMATCH = {

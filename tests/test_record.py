@@ -9,8 +9,8 @@ from typing import Optional
 
 import pytest
 
-from check_k8s_health.record import NamedTuple
-from check_k8s_health.settings import Target, TlsSettings
+from check_k8s_health.base.record import NamedTuple
+from check_k8s_health.model.settings import Target, TlsSettings
 
 
 class Point(NamedTuple):

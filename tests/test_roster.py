@@ -11,11 +11,9 @@ import pytest
 from fakeapi import load_capture
 from nagiosplugin.state import Critical, Ok, Unknown, Warn
 
-from check_k8s_health.answer import Answer
-from check_k8s_health.errors import ConnectFailed
-from check_k8s_health.failure import Failure
-from check_k8s_health.membership import duration, failure_words, judge_roster
-from check_k8s_health.roster import (
+from check_k8s_health.base.errors import ConnectFailed
+from check_k8s_health.checks.members.judge import duration, failure_words, judge_roster
+from check_k8s_health.checks.members.read import (
     LEASES,
     SLICE,
     Lease,
@@ -26,7 +24,9 @@ from check_k8s_health.roster import (
     parse_leases,
     parse_slice,
 )
-from check_k8s_health.settings import Credential, Settings, Target, TlsSettings
+from check_k8s_health.checks.shared.read import Failure
+from check_k8s_health.model.settings import Credential, Settings, Target, TlsSettings
+from check_k8s_health.transport.answer import Answer
 
 THREE = [Member(f"192.0.2.1{i}", 6443) for i in (1, 2, 3)]
 

@@ -33,8 +33,11 @@ def test_the_rpm_puts_each_file_where_el_looks_with_its_mode(rpm_package: RpmPac
     files = _listing(rpm_package)
     assert files[PLUGIN] == "-rwxr-xr-x"
     assert files[ICINGA_CONF] == "-rw-r--r--"
-    modules = {path.rsplit("/", 1)[1] for path in files if path.startswith(f"{SITELIB}/check_k8s_health/")}
-    assert modules == {path.name for path in (ROOT / "check_k8s_health").iterdir() if path.is_file()}
+    modules = {path.removeprefix(f"{SITELIB}/check_k8s_health/") for path in files
+               if path.startswith(f"{SITELIB}/check_k8s_health/") and "/__pycache__/" not in path}
+    source = ROOT / "check_k8s_health"
+    assert modules == {str(path.relative_to(source)) for path in source.rglob("*")
+                       if path.is_file() and "__pycache__" not in path.parts}
     examples = {path.removeprefix(f"{DOC}/examples/") for path, mode in files.items()
                 if path.startswith(f"{DOC}/examples/") and mode.startswith("-")}
     shipped = {str(path.relative_to(ROOT / "contrib")) for path in (ROOT / "contrib").rglob("*") if path.is_file()}

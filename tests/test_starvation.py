@@ -19,10 +19,10 @@ from fakeapi import FakeApiServer, Reply, healthy_routes
 from nagiosplugin.state import Critical, Unknown
 from test_assessment import HEALTHY, SICK, report, settings, target
 
-from check_k8s_health.assessment import assess
-from check_k8s_health.errors import ConnectFailed, ReadTimedOut
-from check_k8s_health.starvation import cpu_wait, overloaded
-from check_k8s_health.verdict import Outcome, ServerReport
+from check_k8s_health.base.errors import ConnectFailed, ReadTimedOut
+from check_k8s_health.checks.endpoints.judge import Outcome, ServerReport
+from check_k8s_health.run.assessment import assess
+from check_k8s_health.transport.starvation import cpu_wait, overloaded
 
 LATE = ReadTimedOut("127.0.0.1:6443 did not answer .../readyz?verbose within the 8 s deadline (-t)")
 

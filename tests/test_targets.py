@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from check_k8s_health.credentials import resolve_credential
-from check_k8s_health.errors import ConfigError, UsageError
-from check_k8s_health.targets import host_url, server_url
+from check_k8s_health.access.credentials import resolve_credential
+from check_k8s_health.base.errors import ConfigError, UsageError
+from check_k8s_health.command.targets import host_url, server_url
 
 
 @pytest.mark.parametrize(("given", "url"), [

@@ -8,12 +8,12 @@ import pytest
 from fakeapi import load_capture
 from nagiosplugin.state import Critical, Ok, ServiceState, Unknown, Warn
 
-from check_k8s_health.answer import Answer
-from check_k8s_health.context import decimal
-from check_k8s_health.errors import ConfigError, ConnectFailed, ReadTimedOut, TlsFailed
-from check_k8s_health.settings import Credential, Secret, Target, TlsSettings
-from check_k8s_health.text import one_line
-from check_k8s_health.verdict import Outcome, judge
+from check_k8s_health.base.errors import ConfigError, ConnectFailed, ReadTimedOut, TlsFailed
+from check_k8s_health.base.text import one_line
+from check_k8s_health.checks.endpoints.judge import Outcome, judge
+from check_k8s_health.model.settings import Credential, Secret, Target, TlsSettings
+from check_k8s_health.output.context import decimal
+from check_k8s_health.transport.answer import Answer
 
 ANONYMOUS = Target("https://10.0.0.1:6443", "--server", TlsSettings(), Credential())
 WITH_TOKEN = Target("https://10.0.0.1:6443", "--server", TlsSettings(), Credential(Secret("t"), "K8S_HEALTH_TOKEN"))

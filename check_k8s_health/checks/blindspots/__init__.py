@@ -1,0 +1,1 @@
+"""--webhooks, --aggregated-apis: what the health endpoints cannot see."""

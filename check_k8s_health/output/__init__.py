@@ -1,0 +1,1 @@
+"""Presentation: nagiosplugin's Resource, Context and Summary, and the JSON document and Zabbix discovery."""
