@@ -1,5 +1,6 @@
-"""The command line: arguments to frozen settings, and the one boundary that turns every failure into a
-plugin line and an exit code of 0-3.
+"""The command line: the parser, the run's steps in order (settings, acquisition, presentation), and the one
+boundary that turns every failure into a plugin line and an exit code of 0-3. ``command.configure`` turns the
+parsed arguments into settings.
 
 argparse exits 2 (CRITICAL to every consumer) and prints to stderr (merged into Icinga's output, Zabbix's value);
 nagiosplugin prints tracebacks from ``-v`` and its own ``UNKNOWN: Type: msg`` format. Both are overridden here so
@@ -20,7 +21,7 @@ from typing import TYPE_CHECKING, NoReturn, Optional, TypeVar
 from check_k8s_health import __version__
 from check_k8s_health.base.errors import DeadlineExceeded, PluginError, UsageError
 from check_k8s_health.model.components import COMPONENTS
-from check_k8s_health.model.settings import ENDPOINTS, ConnectionOptions, Settings
+from check_k8s_health.model.settings import ENDPOINTS, Settings
 
 if TYPE_CHECKING:
     from check_k8s_health.access.keyfiles import KeyFiles
@@ -28,8 +29,6 @@ if TYPE_CHECKING:
 
 PREFIX = "K8S_HEALTH"
 DEFAULT_TIMEOUT = 8.0
-#: Servers commonly refuse request lines beyond 8 KiB; the real sub-check names are short.
-MAX_EXCLUDES = 4096
 
 DESCRIPTION = """\
 Checks the health endpoints of a Kubernetes API server (/readyz by default, /livez, /healthz) and names every
@@ -212,47 +211,6 @@ def _nonempty(option: str) -> Callable[[str], str]:
     return check
 
 
-def build_settings(args: argparse.Namespace, environ: Mapping[str, str], keyfiles: KeyFiles,
-                   deadline: Deadline) -> Settings:
-    """Turn parsed arguments into settings, reading the files they name (the deadline is already running)."""
-    from check_k8s_health.access.tlsfiles import check_tls_files
-    from check_k8s_health.command.targets import resolve_targets
-    from check_k8s_health.model.policy import Policy
-
-    component = COMPONENTS[args.component]
-
-    options = ConnectionOptions(
-        servers=tuple(args.server or ()), hosts=tuple(args.hostname or ()), port=args.port,
-        kubeconfig=args.kubeconfig, context=args.context, token_file=args.token_file,
-        ca_file=args.certificate_authority, insecure=args.insecure_skip_tls_verify,
-        tls_server_name=args.tls_server_name, client_cert=args.client_certificate, client_key=args.client_key)
-    members = args.members or args.expect_members is not None
-    if members and component.name != "apiserver":
-        raise UsageError(f"--members lists API servers only, not {component.name} instances: give each with -s")
-    if (args.webhooks or args.aggregated_apis) and component.name != "apiserver":
-        option = "--webhooks" if args.webhooks else "--aggregated-apis"
-        raise UsageError(f"{option} asks the API server, not {component.name}: leave it out with --component")
-    targets = resolve_targets(options, environ, keyfiles, deadline, component)
-    if args.min_healthy is not None and args.min_healthy > len(targets) and not members:
-        raise UsageError(f"--min-healthy {args.min_healthy} asks for more healthy servers than the {len(targets)} "
-                         "given")
-    if any(not target.plain_http for target in targets):
-        deadline.enter("reading the TLS files")
-        check_tls_files(targets[0].tls, parse_ca=False)  # every target shares the TLS settings
-    excludes = tuple(dict.fromkeys(args.exclude or []))
-    if sum(len(name) + len("&exclude=") for name in excludes) > MAX_EXCLUDES:
-        raise UsageError(f"the --exclude names add up to more than {MAX_EXCLUDES // 1024} KiB, more than a URL "
-                         "should carry: name the sub-checks to skip, not other text")
-    policy = Policy(tuple(args.critical_check or ()), tuple(args.warning_check or ()), tuple(args.ignore_check or ()))
-    return Settings(targets=targets, endpoints=tuple(dict.fromkeys(args.endpoint or component.endpoints)),
-                    excludes=excludes, warning=args.warning,
-                    critical=args.critical, timeout=args.timeout, verbose=min(args.verbose, 3), policy=policy,
-                    reasons=not args.no_reasons, min_healthy=args.min_healthy, cert_warning=args.cert_warning,
-                    cert_critical=args.cert_critical, component=component, members=members,
-                    expect_members=args.expect_members, member_server_name=args.tls_server_name,
-                    webhooks=args.webhooks, aggregated_apis=args.aggregated_apis)
-
-
 def run(settings: Settings, deadline: Deadline) -> NoReturn:
     """Hand over to nagiosplugin; ``Check.main`` prints and exits."""
     import nagiosplugin
@@ -265,7 +223,7 @@ def run(settings: Settings, deadline: Deadline) -> NoReturn:
                                PerfContext(settings.warning, settings.critical, settings.cert_warning,
                                            settings.cert_critical), HealthSummary(settings.verbose))
     check.name = "k8s_health"  # after construction: nagiosplugin 1.3 (Debian 12) has no name= argument
-    check.main(verbose=settings.verbose, timeout=0)  # the deadline is ours: see deadline.py
+    check.main(verbose=settings.verbose, timeout=0)  # the deadline is ours: see base/deadline.py
     raise AssertionError("nagiosplugin's Check.main returned")
 
 
@@ -303,6 +261,8 @@ def main(argv: Optional[Sequence[str]] = None, environ: Optional[Mapping[str, st
         deadline.arm()
         deadline.enter("reading the kubeconfig and credentials")
         keyfiles = KeyFiles()
+        from check_k8s_health.command.configure import build_settings
+
         settings = build_settings(args, os.environ if environ is None else environ, keyfiles, deadline)
         if machine:
             run_machine(settings, deadline, discover=args.discover)

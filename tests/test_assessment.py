@@ -7,7 +7,7 @@ from fakeapi import load_capture
 from nagiosplugin.state import Critical, Ok, ServiceState, Warn
 
 from check_k8s_health.base.errors import ConnectFailed
-from check_k8s_health.checks.endpoints.judge import Outcome, Reason, ServerReport
+from check_k8s_health.checks.endpoints.read import Outcome, Reason, ServerReport
 from check_k8s_health.model.policy import Policy
 from check_k8s_health.model.settings import Credential, Settings, Target, TlsSettings
 from check_k8s_health.run.assessment import assess, label_prefix

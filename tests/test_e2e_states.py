@@ -491,6 +491,7 @@ _WRAPPED_DEADLINE = """
 import sys
 from check_k8s_health import cli
 from check_k8s_health.base.errors import DeadlineExceeded
+from check_k8s_health.command import configure
 
 def build_settings(*args, **kwargs):
     try:
@@ -498,7 +499,7 @@ def build_settings(*args, **kwargs):
     except DeadlineExceeded as exc:
         raise RuntimeError("Error calling __set_name__") from exc
 
-cli.build_settings = build_settings
+configure.build_settings = build_settings
 cli.main(sys.argv[1:])
 """
 

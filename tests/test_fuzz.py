@@ -17,8 +17,8 @@ from hypothesis import strategies as st
 from check_k8s_health.access.kubeconfig import load, select
 from check_k8s_health.base.errors import ConfigError, UsageError
 from check_k8s_health.base.text import one_line
-from check_k8s_health.checks.endpoints.judge import Outcome, judge
-from check_k8s_health.checks.endpoints.read import parse_body
+from check_k8s_health.checks.endpoints.judge import judge
+from check_k8s_health.checks.endpoints.read import Outcome, parse_body
 from check_k8s_health.cli import build_parser
 from check_k8s_health.model.settings import Credential, Target, TlsSettings
 from check_k8s_health.transport.answer import Answer

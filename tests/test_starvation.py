@@ -20,7 +20,7 @@ from nagiosplugin.state import Critical, Unknown
 from test_assessment import HEALTHY, SICK, report, settings, target
 
 from check_k8s_health.base.errors import ConnectFailed, ReadTimedOut
-from check_k8s_health.checks.endpoints.judge import Outcome, ServerReport
+from check_k8s_health.checks.endpoints.read import Outcome, ServerReport
 from check_k8s_health.run.assessment import assess
 from check_k8s_health.transport.starvation import cpu_wait, overloaded
 

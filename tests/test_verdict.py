@@ -10,7 +10,8 @@ from nagiosplugin.state import Critical, Ok, ServiceState, Unknown, Warn
 
 from check_k8s_health.base.errors import ConfigError, ConnectFailed, ReadTimedOut, TlsFailed
 from check_k8s_health.base.text import one_line
-from check_k8s_health.checks.endpoints.judge import Outcome, judge
+from check_k8s_health.checks.endpoints.judge import judge
+from check_k8s_health.checks.endpoints.read import Outcome
 from check_k8s_health.model.settings import Credential, Secret, Target, TlsSettings
 from check_k8s_health.output.context import decimal
 from check_k8s_health.transport.answer import Answer

@@ -17,7 +17,7 @@ from check_k8s_health.model.settings import TlsSettings
 def check_tls_files(tls: TlsSettings, parse_ca: bool = True) -> None:
     """``parse_ca=False`` (before the first request) leaves a CA that is a regular file, with no client
     certificate to load, to the TLS library, which parses it on connecting anyway: a TLS context of its own here
-    would be paid on every run. ``engine.collect`` runs the whole check when a request fails."""
+    would be paid on every run. ``run.engine.collect`` runs the whole check when a request fails."""
     if tls.ca_file is None and tls.client_cert is None:
         return
     if tls.ca_file is not None:

@@ -15,11 +15,9 @@ from check_k8s_health.access.kubeconfig import Choice, candidate_files, load, se
 from check_k8s_health.base.deadline import Deadline
 from check_k8s_health.base.errors import ConfigError, UsageError
 from check_k8s_health.model.components import Component
-from check_k8s_health.model.settings import ConnectionOptions, Credential, Target, TlsSettings
+from check_k8s_health.model.settings import MAX_SERVERS, ConnectionOptions, Credential, Target, TlsSettings
 
 DEFAULT_PORT = 6443
-#: One run checks a control plane, not a fleet: more servers belong in more services.
-MAX_SERVERS = 16
 
 
 def server_url(value: str, option: str = "-s/--server") -> str:

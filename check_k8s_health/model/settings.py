@@ -14,6 +14,8 @@ from check_k8s_health.model.policy import Policy
 
 #: ``health`` is etcd's JSON endpoint; the others are the Kubernetes health endpoints.
 ENDPOINTS = ("livez", "readyz", "healthz", "health")
+#: One run checks a control plane, not a fleet: more servers belong in more services (-s, or --members).
+MAX_SERVERS = 16
 
 
 class Secret:

@@ -27,7 +27,8 @@ class HealthContext(nagiosplugin.Context):
 
 
 class PerfContext(nagiosplugin.Context):
-    """Perfdata only: ``*_time`` carries the ``-w``/``-c`` ranges (judged in ``verdict``), counts are integers."""
+    """Perfdata only: ``*_time`` carries the ``-w``/``-c`` ranges (judged in ``checks.endpoints.judge``), counts
+    are integers."""
 
     def __init__(self, warning: Optional[str], critical: Optional[str], cert_warning: Optional[float] = None,
                  cert_critical: Optional[float] = None) -> None:

@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any
 from nagiosplugin.state import Ok, ServiceState
 
 from check_k8s_health import __version__
-from check_k8s_health.checks.endpoints.judge import Outcome, Verdict
+from check_k8s_health.checks.endpoints.judge import Verdict
+from check_k8s_health.checks.endpoints.read import Outcome
 from check_k8s_health.model.settings import Settings
 from check_k8s_health.run.assessment import Assessment, ServerAssessment
 

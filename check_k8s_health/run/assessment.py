@@ -2,7 +2,8 @@
 
 One server reads like ``readyz: etcd failed (2 of 33 sub-checks)``; several read like ``2 of 3 API servers
 healthy; 10.0.0.3:6443 readyz: etcd failed ...``, and ``--min-healthy`` decides how many sick servers a cluster
-can carry. Pure, like ``verdict``: the nagiosplugin adapter and the JSON output both present what this decides.
+can carry. Pure, like ``checks.endpoints.judge``: the nagiosplugin adapter and the JSON output both present what
+this decides.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from nagiosplugin.state import Critical, Ok, ServiceState, Unknown, Warn
 from check_k8s_health.base.errors import LATE
 from check_k8s_health.base.record import NamedTuple
 from check_k8s_health.base.text import one_line
-from check_k8s_health.checks.endpoints.judge import Limits, ServerReport, Verdict, judge
+from check_k8s_health.checks.endpoints.judge import Limits, Verdict, judge
+from check_k8s_health.checks.endpoints.read import ServerReport
 from check_k8s_health.model.settings import Settings, Target
 
 if TYPE_CHECKING:

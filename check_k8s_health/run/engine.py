@@ -1,35 +1,27 @@
-"""Acquisition for a whole run: every server concurrently, every endpoint of a server concurrently, then the
-reasons for its failed sub-checks, all inside the one deadline.
+"""Acquisition for a whole run: every check it asks for, every server concurrently, inside the one deadline.
 
-Endpoints of one server are asked at once, each on a connection of its own: during an etcd outage ``/livez``
-takes 2 s and ``/readyz`` 4 s to answer, and asked in turn they would not fit the default deadline together.
-Reasons are looked up within a share of the deadline that ends before the whole, so a late reason costs only
-itself, never the verdict of the endpoint it explains. With ``--members`` the member list is looked up first
-(``lookup``), and the members are then checked like servers named with ``-s``. ``--webhooks`` and
-``--aggregated-apis`` are asked once (``blindlookup``), beside the servers' endpoints, not after them.
+Each server's endpoints are asked by ``checks.endpoints.acquire``. With ``--members`` the member list is looked
+up first (``checks.members.acquire``), and the members are then checked like servers named with ``-s``.
+``--webhooks`` and ``--aggregated-apis`` are asked once (``checks.blindspots.acquire``), beside the servers'
+endpoints, not after them. A check that only some runs ask for is imported only by those runs.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Optional, cast
-from urllib.parse import quote
 
 from check_k8s_health.access.tlsfiles import check_tls_files
 from check_k8s_health.base.deadline import Deadline
 from check_k8s_health.base.errors import LATE, PluginError, TransportError
 from check_k8s_health.base.record import NamedTuple
-from check_k8s_health.base.text import one_line
-from check_k8s_health.checks.endpoints.judge import Outcome, Reason, ServerReport
+from check_k8s_health.checks.endpoints.acquire import collect_server
+from check_k8s_health.checks.endpoints.read import Outcome, ServerReport
 from check_k8s_health.model.settings import Settings, Target
-from check_k8s_health.transport.client import HealthClient
 from check_k8s_health.transport.parallel import in_parallel
 
 if TYPE_CHECKING:
     from check_k8s_health.checks.blindspots.read import Survey
     from check_k8s_health.checks.members.read import Roster
-
-#: Failed sub-checks whose reasons are looked up; the rest keep the server's "reason withheld".
-MAX_REASONS = 5
 
 
 class Acquired(NamedTuple):
@@ -80,7 +72,7 @@ def _cpu_wait(reports: tuple[ServerReport, ...]) -> Optional[float]:
 
 
 def collect(settings: Settings, targets: tuple[Target, ...], deadline: Deadline) -> tuple[ServerReport, ...]:
-    jobs = [lambda target=target: _collect_server(settings, target, deadline) for target in targets]
+    jobs = [lambda target=target: collect_server(settings, target, deadline) for target in targets]
     results = in_parallel(jobs, deadline)
     reports = []
     for target, result in zip(targets, results):
@@ -88,7 +80,7 @@ def collect(settings: Settings, targets: tuple[Target, ...], deadline: Deadline)
     if any(outcome.error is not None for report in reports for outcome in report.outcomes) and \
             any(not target.plain_http for target in settings.targets):
         # A CA file the TLS library could not read fails every request: that is the configuration error it
-        # was before the first request, when cli checked the files (see tlsfiles.check_tls_files).
+        # was before the first request, when command.configure checked the files (see access.tlsfiles).
         deadline.enter("reading the TLS files")
         check_tls_files(settings.target.tls)
     return tuple(reports)
@@ -96,56 +88,3 @@ def collect(settings: Settings, targets: tuple[Target, ...], deadline: Deadline)
 
 def _unanswered(settings: Settings, target: Target, error: PluginError) -> ServerReport:
     return ServerReport(target, tuple(Outcome(endpoint, error=error) for endpoint in settings.endpoints))
-
-
-def _collect_server(settings: Settings, target: Target, deadline: Deadline) -> ServerReport:
-    # Each wait ends a step before the one around it, and each request a step before the wait for it: a request
-    # then fails with its own words, and what finished is never lost on the way out.
-    wait = deadline.inner()
-    ask = wait.inner()
-    with HealthClient(target, ask) as client:
-        jobs = [lambda endpoint=endpoint: _collect_endpoint(settings, client, endpoint, ask)
-                for endpoint in settings.endpoints]
-        results = in_parallel(jobs, wait)
-        outcomes = tuple(result if isinstance(result, Outcome) else Outcome(endpoint, error=result)
-                         for endpoint, result in zip(settings.endpoints, results))
-        return ServerReport(target, outcomes, client.cert_not_after)
-
-
-def _collect_endpoint(settings: Settings, client: HealthClient, endpoint: str, deadline: Deadline) -> Outcome:
-    params = [("verbose", "")] + [("exclude", name) for name in settings.excludes]
-    try:
-        outcome = Outcome.answered(endpoint, client.get(f"/{endpoint}", params))
-    except PluginError as exc:
-        return Outcome(endpoint, error=exc)
-    answer = outcome.answer
-    if settings.reasons and outcome.body.failed and answer is not None and answer.status >= 500:
-        outcome = outcome._replace(reasons=_reasons(client, endpoint, outcome, deadline))
-    return outcome
-
-
-def _reasons(client: HealthClient, endpoint: str, outcome: Outcome, deadline: Deadline) -> tuple[Reason, ...]:
-    """Ask ``/<endpoint>/<check>`` for the real reason the aggregate answer withholds."""
-    names = [check.name for check in outcome.body.failed if "withheld" in check.detail][:MAX_REASONS]
-    budget = deadline.inner()
-    jobs = [lambda name=name: _reason(client, endpoint, name, budget.inner()) for name in names]
-    found = in_parallel(jobs, budget)
-    return tuple(result if isinstance(result, Reason) else Reason(name, "error", one_line(str(result), 120))
-                 for name, result in zip(names, found))
-
-
-def _reason(client: HealthClient, endpoint: str, name: str, budget: Deadline) -> Reason:
-    # Check names may hold slashes (poststarthook/rbac/bootstrap-roles): the sub-path keeps them as they are. A
-    # name is the server's text, though: anything else that could steer the URL (?, #, %, ..) is escaped.
-    if ".." in name.split("/"):
-        return Reason(name, "error", "not looked up: the name is not a plain path")
-    answer = client.get(f"/{endpoint}/{quote(name, safe='/')}", budget=budget)
-    text = answer.body.strip()
-    if answer.status == 403:
-        return Reason(name, "forbidden", "")
-    if answer.status == 404:
-        return Reason(name, "missing", "")
-    if answer.status == 200:
-        return Reason(name, "passing", "passes now")
-    prefix = "internal server error: "
-    return Reason(name, "found", one_line(text[len(prefix):] if text.startswith(prefix) else text, 200))

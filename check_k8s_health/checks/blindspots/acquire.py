@@ -5,7 +5,7 @@ Asked once per run, through one server (the first named, or with ``--members`` t
 from), concurrently with the health endpoints and inside the same deadline. The lists come first, all at once;
 then the EndpointSlices of each distinct service (at most ``MAX_SERVICES``, ``WIDTH`` at a time), and the Service
 itself only where no EndpointSlice was found, to tell "not found" from "no endpoints". Nothing here judges: a
-look-up that fails is kept as a ``Failure`` for ``blindverdict`` to weigh.
+look-up that fails is kept as a ``Failure`` for ``judge`` to weigh.
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ Parsed = Union[T, Failure]
 
 def survey(settings: Settings, via: Target, deadline: Deadline) -> Survey:
     wait = deadline.inner()
-    ask = wait.inner()  # (see engine: each request ends a step before the wait for it)
+    ask = wait.inner()  # (see checks.endpoints.acquire: each request ends a step before the wait for it)
     found = Survey(via)
     with HealthClient(via, ask) as client:
         jobs: list[Callable[[], object]] = []

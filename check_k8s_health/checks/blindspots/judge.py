@@ -1,5 +1,5 @@
 """Evaluation of what ``/readyz`` cannot see (SPEC section 6b): a webhook without a ready backend, an aggregated
-API that is unavailable. Pure, like ``verdict``: every row of the state table is a call.
+API that is unavailable. Pure, like ``checks.endpoints.judge``: every row of the state table is a call.
 
 A ``failurePolicy: Fail`` webhook that cannot be reached refuses every write it matches: CRITICAL, and the
 words say what it blocks. An ``Ignore`` one lets those writes through unchecked: WARNING, a policy not enforced.
@@ -31,7 +31,7 @@ from check_k8s_health.checks.blindspots.read import (
     Survey,
     Webhook,
 )
-from check_k8s_health.checks.endpoints.judge import failure_words
+from check_k8s_health.checks.shared.judge import failure_words
 from check_k8s_health.checks.shared.read import Failure
 from check_k8s_health.model.policy import Policy
 

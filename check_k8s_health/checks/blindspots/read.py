@@ -15,8 +15,7 @@ from typing import Any, Optional, Union
 
 from check_k8s_health.base.record import NamedTuple
 from check_k8s_health.base.text import one_line
-from check_k8s_health.checks.members.read import json_object
-from check_k8s_health.checks.shared.read import Failure
+from check_k8s_health.checks.shared.read import Failure, json_object
 from check_k8s_health.model.settings import Target
 
 VALIDATING = "ValidatingWebhookConfigurations"

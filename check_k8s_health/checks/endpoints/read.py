@@ -1,4 +1,5 @@
-"""Reads the body of a ``/livez``, ``/readyz`` or ``/healthz`` answer (pure: text in, values out).
+"""Reads the body of a ``/livez``, ``/readyz`` or ``/healthz`` answer (pure: text in, values out), and holds the
+records of what asking produced: one ``Outcome`` per endpoint, one ``ServerReport`` per server.
 
 The body only explains; the HTTP status decides. So the parser never fails: a line it does not understand is
 skipped, and an answer without sub-check lines (plain ``ok``, a proxy's error page) simply lists none. The list
@@ -11,7 +12,10 @@ import json
 import re
 from typing import Optional
 
+from check_k8s_health.base.errors import PluginError
 from check_k8s_health.base.record import NamedTuple
+from check_k8s_health.model.settings import Target
+from check_k8s_health.transport.answer import Answer
 
 # "[+]etcd ok", "[+]etcd excluded: ok", "[+]etcd excluded with etcd: ok" (1.34+), "[-]etcd failed: reason withheld"
 _PASSED = re.compile(r"\[\+\](?P<name>.+?) (?P<detail>ok|excluded(?: with \S+)?: ok)")
@@ -87,3 +91,37 @@ def _etcd_health(text: str) -> Optional[HealthBody]:
     reason = document.get("reason")
     detail = "ok" if healthy else f"failed: {reason}" if isinstance(reason, str) and reason else "failed"
     return HealthBody((SubCheck("health", healthy, detail),))
+
+
+class Reason(NamedTuple):
+    """What ``/<endpoint>/<check>`` said: ``found`` (text), ``passing``, ``forbidden``, ``missing``, ``error``."""
+
+    check: str
+    kind: str
+    text: str
+
+
+class Outcome(NamedTuple):
+    """What asking one endpoint produced: an answer, or the failure that kept it from arriving."""
+
+    endpoint: str
+    answer: Optional[Answer] = None
+    error: Optional[PluginError] = None
+    body: HealthBody = HealthBody()
+    reasons: tuple[Reason, ...] = ()
+
+    @classmethod
+    def answered(cls, endpoint: str, answer: Answer) -> Outcome:
+        return cls(endpoint, answer, None, parse_body(answer.body))
+
+
+class ServerReport(NamedTuple):
+    """Everything one server answered in this run."""
+
+    target: Target
+    outcomes: tuple[Outcome, ...]
+    #: notAfter of its certificate (seconds since the epoch), known only when the certificate was verified.
+    cert_not_after: Optional[float] = None
+
+    def cert_days_left(self, now: float) -> Optional[float]:
+        return None if self.cert_not_after is None else (self.cert_not_after - now) / 86400

@@ -4,7 +4,7 @@ balancer, are asked for the ``default/kubernetes`` EndpointSlice and for the API
 The look-up gets a share of the deadline, not all of it: through a member cut off from etcd the EndpointSlice
 took 20-36 s to answer (measured), and the members still have to be checked afterwards. With several named
 servers all are asked at once and the first usable list wins. Nothing here judges: a look-up that fails is
-handed on as a ``Failure`` for ``membership`` to weigh like any other answer.
+handed on as a ``Failure`` for ``judge`` to weigh like any other answer.
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ def look_up(settings: Settings, deadline: Deadline) -> Roster:
 
 def _ask(target: Target, budget: Deadline) -> Roster:
     wait = budget.inner()
-    ask = wait.inner()  # (see engine: each request ends a step before the wait for it)
+    ask = wait.inner()  # (see checks.endpoints.acquire: each request ends a step before the wait for it)
     with HealthClient(target, ask) as client:
         listed, leases = in_parallel([lambda: _list(client, target, ask), lambda: _leases(client, target, ask)],
                                      wait)

@@ -4,7 +4,7 @@ own health (SPEC section 6a).
 A list of survivors alone can look healthy while a member is down (it leaves the list 5-25 s after it dies), so
 the Leases count who is really there: a Lease renewed within 60 s whose server is not listed is up but not
 serving (shutting down, cut off from etcd, just stopped), and a Lease left unrenewed names a silent server by
-host. Both are at least WARNING. Pure, like ``verdict``: every row of the state table is a call.
+host. Both are at least WARNING. Pure, like ``checks.endpoints.judge``: every row of the state table is a call.
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from nagiosplugin.state import Critical, Ok, ServiceState, Unknown, Warn
 
 from check_k8s_health.base.record import NamedTuple
 from check_k8s_health.base.text import one_line
-from check_k8s_health.checks.endpoints.judge import failure_words as generic_words
-from check_k8s_health.checks.endpoints.judge import status_message
 from check_k8s_health.checks.members.read import ENDPOINTS, LEASES, SLICE, Lease, Listing, Roster
+from check_k8s_health.checks.shared.judge import failure_words as generic_words
+from check_k8s_health.checks.shared.judge import status_message
 from check_k8s_health.checks.shared.read import Failure
 from check_k8s_health.model.settings import Settings
 

@@ -14,16 +14,14 @@ addresses are ever asked (a host name in the list would send the plugin wherever
 from __future__ import annotations
 
 import ipaddress
-import json
 import re
 from collections.abc import Mapping
 from typing import Any, Optional
 
 from check_k8s_health.base.record import NamedTuple
 from check_k8s_health.base.text import one_line
-from check_k8s_health.checks.shared.read import Failure
-from check_k8s_health.command.targets import MAX_SERVERS
-from check_k8s_health.model.settings import Target
+from check_k8s_health.checks.shared.read import Failure, json_object
+from check_k8s_health.model.settings import MAX_SERVERS, Target
 
 #: A Lease renewed within this many seconds is a live API server (they renew every 10 s).
 ALIVE_WITHIN = 60.0
@@ -163,20 +161,6 @@ def parse_leases(text: str, date: Optional[str]) -> tuple[tuple[Lease, ...], str
     leases = tuple(Lease(host, None if renewed is None or now is None else max(0.0, now - renewed), name)
                    for host, name, renewed in found)
     return tuple(sorted(leases, key=lambda lease: lease.host)), note
-
-
-def json_object(text: str, kind: str) -> Mapping[str, Any]:
-    """A JSON object of that ``kind`` (or of none named), else ``ValueError`` saying what came instead."""
-    try:
-        document = json.loads(text)
-    except (ValueError, RecursionError):
-        raise ValueError("it is not JSON") from None
-    if not isinstance(document, dict):
-        raise ValueError("it is not a JSON object")
-    if document.get("kind") not in (kind, None):
-        article = "an" if kind[:1] in "AEIOU" else "a"
-        raise ValueError(f"it is a {one_line(str(document.get('kind')), 40)}, not {article} {kind}")
-    return document
 
 
 def _list_of(document: Mapping[str, Any], key: str) -> Any:

@@ -1,15 +1,19 @@
-"""A look-up of API objects that gave nothing usable: plain data, handed from acquisition to evaluation.
+"""What every look-up of API objects reads alike: a JSON object of the kind asked for, and the record of a
+look-up that gave nothing usable, handed from acquisition to evaluation.
 
 The member list and the blind spots ask the API for objects, not for health, and fail the same ways; both keep
-what went wrong in this one record, and ``verdict.failure_words`` says what it means.
+what went wrong in this one record, and ``judge.failure_words`` says what it means.
 """
 
 from __future__ import annotations
 
-from typing import Optional
+import json
+from collections.abc import Mapping
+from typing import Any, Optional
 
 from check_k8s_health.base.errors import PluginError
 from check_k8s_health.base.record import NamedTuple
+from check_k8s_health.base.text import one_line
 from check_k8s_health.model.settings import Target
 from check_k8s_health.transport.answer import Answer
 
@@ -24,3 +28,17 @@ class Failure(NamedTuple):
     answer: Optional[Answer] = None
     error: Optional[PluginError] = None
     why: str = ""
+
+
+def json_object(text: str, kind: str) -> Mapping[str, Any]:
+    """A JSON object of that ``kind`` (or of none named), else ``ValueError`` saying what came instead."""
+    try:
+        document = json.loads(text)
+    except (ValueError, RecursionError):
+        raise ValueError("it is not JSON") from None
+    if not isinstance(document, dict):
+        raise ValueError("it is not a JSON object")
+    if document.get("kind") not in (kind, None):
+        article = "an" if kind[:1] in "AEIOU" else "a"
+        raise ValueError(f"it is a {one_line(str(document.get('kind')), 40)}, not {article} {kind}")
+    return document
