@@ -33,11 +33,15 @@ def test_the_rpm_puts_each_file_where_el_looks_with_its_mode(rpm_package: RpmPac
     files = _listing(rpm_package)
     assert files[PLUGIN] == "-rwxr-xr-x"
     assert files[ICINGA_CONF] == "-rw-r--r--"
-    modules = {path.removeprefix(f"{SITELIB}/check_k8s_health/") for path in files
+    package = {path.removeprefix(f"{SITELIB}/check_k8s_health/"): mode for path, mode in files.items()
                if path.startswith(f"{SITELIB}/check_k8s_health/") and "/__pycache__/" not in path}
     source = ROOT / "check_k8s_health"
-    assert modules == {str(path.relative_to(source)) for path in source.rglob("*")
-                       if path.is_file() and "__pycache__" not in path.parts}
+    tree = [path for path in source.rglob("*") if "__pycache__" not in path.parts]
+    assert {path for path, mode in package.items() if mode.startswith("-")} == {
+        str(path.relative_to(source)) for path in tree if path.is_file()}
+    # The package owns each folder of its layers and checks, so removing it leaves none behind.
+    assert {path: mode for path, mode in package.items() if mode.startswith("d")} == {
+        str(path.relative_to(source)): "drwxr-xr-x" for path in tree if path.is_dir()}
     examples = {path.removeprefix(f"{DOC}/examples/") for path, mode in files.items()
                 if path.startswith(f"{DOC}/examples/") and mode.startswith("-")}
     shipped = {str(path.relative_to(ROOT / "contrib")) for path in (ROOT / "contrib").rglob("*") if path.is_file()}
