@@ -107,6 +107,14 @@ def build_parser() -> Parser:
     where.add_argument("--aggregated-apis", action="store_true",
                        help="also judge the aggregated APIs (APIServices backed by a service, e.g. metrics-server): "
                             "one that is not Available is a WARNING; needs the same ClusterRole")
+    where.add_argument("--leaders", action="store_true",
+                       help="also judge the leader Leases of kube-scheduler and kube-controller-manager (kube-system): "
+                            "no holder, or not renewed within its duration by the server's clock, is CRITICAL "
+                            "(nothing is scheduled or reconciled); needs the Role check-k8s-health-leaders of "
+                            "deploy/rbac.yaml")
+    where.add_argument("--leader-lease", action="append", type=_lease_ref, metavar="NAMESPACE/NAME",
+                       help="with --leaders (implied): one more leader Lease to judge, e.g. "
+                            "kube-system/cloud-controller-manager; repeatable")
     where.add_argument("--min-healthy", type=_count, metavar="N",
                        help="with several servers or --members: CRITICAL when fewer than N are healthy, WARNING "
                             "when any is not (default: the worst server's state)")
@@ -200,6 +208,20 @@ def _range(text: str) -> str:
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a Nagios range such as 1, 0.5:2 or ~:3") from None
     return text
+
+
+def _lease_ref(text: str) -> tuple[str, str]:
+    """``NAMESPACE/NAME`` as Kubernetes names them: a namespace is a DNS label, a Lease's name a DNS subdomain."""
+    import re
+
+    namespace, slash, name = text.partition("/")
+    label = r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?"
+    if not slash or not re.fullmatch(label, namespace) or len(name) > 253 or \
+            not re.fullmatch(rf"{label}(\.{label})*", name):
+        shown = text if len(text) <= 40 else f"{text[:37]}..."
+        raise argparse.ArgumentTypeError(f"{shown!r} is not NAMESPACE/NAME such as kube-system/cloud-controller-manager"
+                                         " (lower-case DNS names)")
+    return namespace, name
 
 
 def _nonempty(option: str) -> Callable[[str], str]:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Optional
 
 import pytest
-from fakeapi import KNOWN_TOKENS, FakeApiServer
+from fakeapi import KNOWN_TOKENS, FakeApiServer, Reply
 
 COMMAND = Path(sys.executable).parent / "check_k8s_health"
 
@@ -150,6 +150,17 @@ def each_install(request: pytest.FixtureRequest) -> Iterator[str]:
 def ca_args(server: FakeApiServer) -> list[str]:
     """Point the plugin at one fake server and trust its CA."""
     return ["-s", server.url, "--certificate-authority", server.ca_file]
+
+
+def check_routes(routes: Mapping[str, Reply], *args: str) -> Run:
+    """The plugin once against a fake server answering ``routes``, trusting its CA."""
+    with FakeApiServer(routes) as server:
+        return run_plugin(*ca_args(server), *args)
+
+
+def perf(run: Run) -> dict[str, str]:
+    """The perfdata of a run, label to ``value;warn;crit;min;max``."""
+    return dict(item.split("=", 1) for item in run.perfdata.split())
 
 
 from consumers import consumer_plugin  # noqa: E402,F401  (a session fixture the consumer tests share)

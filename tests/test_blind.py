@@ -9,7 +9,8 @@ import json
 from typing import Any
 
 import pytest
-from conftest import ca_args, run_plugin
+from conftest import ca_args, perf, run_plugin
+from conftest import check_routes as check
 from fakeapi import FakeApiServer, Reply, etcd_down_routes, healthy_routes
 from fakeblind import (
     APISERVICES_PATH,
@@ -40,15 +41,6 @@ BOTH = ("--webhooks", "--aggregated-apis")
 OK_READYZ = "readyz: all 33 sub-checks passed"
 INJECT_LINE = ("webhook inject.example.com blocks CREATE pods, services: service kube-system/injector has no ready "
                "endpoint (0 of 1)")
-
-
-def perf(run: Any) -> dict[str, str]:
-    return dict(item.split("=", 1) for item in run.perfdata.split())
-
-
-def check(routes: dict[str, Reply], *args: str) -> Any:
-    with FakeApiServer(routes) as server:
-        return run_plugin(*ca_args(server), *args)
 
 
 # -- what the endpoints cannot see -------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from fakeapi import load_capture
 from nagiosplugin.state import Critical, Ok, Unknown, Warn
 
 from check_k8s_health.base.errors import ReadTimedOut
-from check_k8s_health.checks.blindspots.judge import combine, counts, judge_survey, miss_words
+from check_k8s_health.checks.blindspots.judge import counts, judge_survey, miss_words
 from check_k8s_health.checks.blindspots.read import (
     SLICES,
     VALIDATING,
@@ -25,6 +25,7 @@ from check_k8s_health.checks.blindspots.read import (
     parse_slices,
     parse_webhooks,
 )
+from check_k8s_health.checks.shared.judge import combine
 from check_k8s_health.checks.shared.read import Failure
 from check_k8s_health.model.policy import Policy
 from check_k8s_health.model.settings import Credential, Target, TlsSettings

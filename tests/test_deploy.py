@@ -94,3 +94,27 @@ def test_the_rbac_hints_name_what_the_role_grants() -> None:
                for rule in role["rules"] for group in rule["apiGroups"] for resource in rule["resources"]
                for verb in rule["verbs"]}
     assert set(RULES.values()) == granted
+
+
+def test_leader_role_reads_exactly_the_default_leader_leases() -> None:
+    """``--leaders`` gets two Leases by name; nothing may renew a Lease, or the account could hold a leadership."""
+    from check_k8s_health.checks.leaders.judge import ROLE
+    from check_k8s_health.checks.leaders.read import DEFAULT_LEASES
+
+    role = _named("Role", ROLE)
+    assert {role["metadata"]["namespace"]} == {namespace for namespace, _ in DEFAULT_LEASES}
+    assert role["rules"] == [{"apiGroups": ["coordination.k8s.io"], "resources": ["leases"],
+                              "resourceNames": [name for _, name in DEFAULT_LEASES], "verbs": ["get"]}]
+    binding = _named("RoleBinding", ROLE)
+    account = _one("ServiceAccount")
+    assert binding["metadata"]["namespace"] == role["metadata"]["namespace"]
+    assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": ROLE}
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": account["metadata"]["name"],
+                                    "namespace": account["metadata"]["namespace"]}]
+
+
+def test_no_role_may_write_a_lease() -> None:
+    writes = [(doc["metadata"]["name"], rule) for doc in DOCS if doc["kind"] in ("Role", "ClusterRole")
+              for rule in doc["rules"] if "leases" in rule.get("resources", ())
+              and set(rule["verbs"]) - {"get", "list", "watch"}]
+    assert writes == []

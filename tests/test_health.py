@@ -30,11 +30,18 @@ EXPECTED = {
     # Both outages of what /readyz cannot see: every sub-check passed.
     "blind/readyz_verbose_while_apiservices_unavailable.txt": (33, [], 0),
     "blind/readyz_verbose_while_webhooks_unserved.txt": (33, [], 0),
+    # The control plane's loops and etcd's writes: every sub-check passed with the scheduler stopped, with etcd out
+    # of space (every write refused), and after its defragmentation with the alarm still armed.
+    "leaders/readyz_verbose_healthy.txt": (33, [], 0),
+    "leaders/readyz_verbose_scheduler_stopped.txt": (33, [], 0),
+    "leaders/readyz_verbose_nospace.txt": (33, [], 0),
+    "leaders/livez_verbose_nospace.txt": (30, [], 0),
+    "leaders/readyz_verbose_nospace_after_defrag.txt": (33, [], 0),
 }
 
 
 def test_every_capture_is_covered() -> None:
-    assert len(ALL_CAPTURES) == 63
+    assert len(ALL_CAPTURES) == 86
     listed = [name for name in ALL_CAPTURES if parse_body(load_capture(name).body.decode()).checks]
     assert sorted(listed) == sorted(EXPECTED)
 

@@ -22,6 +22,7 @@ from consumers import need, readable_copy, stop_daemon, world_readable_dir
 from fakeapi import FakeApiServer, Reply, etcd_down_routes, healthy_routes
 from fakeblind import APISERVICES_PATH, GUARD_LINE, broken_webhook_routes, unavailable_apiservice_routes
 from fakecluster import ControlPlane, control_plane
+from fakeleaders import CONTROLLER_MANAGER, CONTROLLER_MANAGER_CRASHING, SCHEDULER, SCHEDULER_STOPPED, lease_reply
 
 from check_k8s_health.cli import build_parser
 
@@ -50,6 +51,8 @@ EVERY_VARIABLE: dict[str, Value] = {
     "expect_members": 3,
     "webhooks": True,
     "aggregated_apis": True,
+    "leaders": True,
+    "leader_lease": ["kube-system/cloud-controller-manager", "cert-manager/cert-manager-controller"],
     "exclude": ["etcd", "informer-sync"],
     "kubeconfig": "/nonexistent/kubeconfig",
     "context": "admin@kubernetes",
@@ -239,6 +242,9 @@ def _services(healthy: FakeApiServer, etcd_down: FakeApiServer, plane: ControlPl
                     "certificate_authority": plane_ca, "timeout": 9},
         # what /readyz cannot see: a webhook whose service is gone, unavailable aggregated APIs
         "blind-spots": {"server": blind.url, "webhooks": True, "aggregated_apis": True, "timeout": 3},
+        # the control plane's loops: its scheduler stopped, its controller manager unable to start
+        "leaders": {"server": blind.url, "leaders": True, "leader_lease": ["kube-system/kube-scheduler"],
+                    "timeout": 10},
     }
 
 
@@ -306,7 +312,7 @@ def daemon_run(workdir: Path, consumer_plugin: Path) -> Iterator[DaemonRun]:
             FakeApiServer(etcd_down_routes(), ca=healthy.ca) as etcd_down, \
             control_plane([healthy_routes(), healthy_routes(), cut]) as plane, \
             FakeApiServer({**broken_webhook_routes(), APISERVICES_PATH: unavailable_apiservice_routes()[
-                APISERVICES_PATH]}, ca=healthy.ca) as blind:
+                APISERVICES_PATH], **_leaderless()}, ca=healthy.ca) as blind:
         ca_file = readable_copy(healthy.ca_file, workdir, "ca.crt")
         plane_ca = readable_copy(plane.lb.ca_file, workdir, "members-ca.crt")
         results, command_lines, debug_log = _run_daemon(
@@ -380,6 +386,20 @@ def test_daemon_sees_what_readyz_cannot(daemon_run: DaemonRun) -> None:
     perf = result.perfdata.split()
     assert {"webhooks=3;;;0", "webhooks_unserved=2;;;0", "apiservices=24;;;0", "apiservices_unavailable=3;;;0"} <= \
         set(perf), result.perfdata
+
+
+def _leaderless() -> dict[str, Reply]:
+    return {SCHEDULER: lease_reply(SCHEDULER_STOPPED), CONTROLLER_MANAGER: lease_reply(CONTROLLER_MANAGER_CRASHING)}
+
+
+def test_daemon_judges_the_leaders(daemon_run: DaemonRun) -> None:
+    result = daemon_run.results["leaders"]
+    lines = result.output.rstrip().split("\n")
+    assert result.state == 2, result
+    assert re.fullmatch(r"K8S_HEALTH CRITICAL - readyz: all 33 sub-checks passed; no leader for kube-scheduler "
+                        r"\(\d\d s\), kube-controller-manager \(\d\d s\)", lines[0]), result
+    assert "'--leader-lease' 'kube-system/kube-scheduler' '--leaders'" in daemon_run.command_lines["leaders"]
+    assert re.search(r"(^| )leader_kube_scheduler_age=\d\d(\.\d)?s;;;0( |$)", result.perfdata), result.perfdata
 
 
 def test_daemon_hostname_defaults_to_the_host_address(daemon_run: DaemonRun) -> None:

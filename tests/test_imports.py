@@ -19,6 +19,7 @@ _PROBE = ("import atexit, json, sys\n"
           "from check_k8s_health.cli import main\nmain()\n")
 MEMBERS_ONLY = {f"check_k8s_health.checks.members.{stage}" for stage in ("acquire", "read", "judge")}
 BLIND_ONLY = {f"check_k8s_health.checks.blindspots.{stage}" for stage in ("acquire", "read", "judge")}
+LEADERS_ONLY = {f"check_k8s_health.checks.leaders.{stage}" for stage in ("acquire", "read", "judge")}
 SOME_RUNS_ONLY = {"yaml", "check_k8s_health.access.execplugin", "check_k8s_health.output.machine", "_strptime",
                   "dataclasses"}
 
@@ -34,7 +35,7 @@ def test_a_plain_run_imports_nothing_it_does_not_need() -> None:
     with FakeApiServer(healthy_routes()) as server:
         modules = _modules("-s", server.url, "--certificate-authority", server.ca_file)
     assert "check_k8s_health.run.engine" in modules  # the probe sees the run's modules
-    unneeded = MEMBERS_ONLY | BLIND_ONLY | SOME_RUNS_ONLY
+    unneeded = MEMBERS_ONLY | BLIND_ONLY | LEADERS_ONLY | SOME_RUNS_ONLY
     assert not modules & unneeded, modules & unneeded
 
 
@@ -54,3 +55,13 @@ def test_a_blind_spots_run_imports_their_modules(mode: list[str]) -> None:
                            "--aggregated-apis", *mode)
     assert modules >= BLIND_ONLY
     assert not modules & {"check_k8s_health.checks.members.acquire", "check_k8s_health.checks.members.judge"}
+
+
+@pytest.mark.parametrize("mode", [[], ["--output", "json"]])
+def test_a_leaders_run_imports_their_modules_and_no_other_checks(mode: list[str]) -> None:
+    from fakeleaders import leader_routes
+
+    with FakeApiServer(leader_routes()) as server:
+        modules = _modules("-s", server.url, "--certificate-authority", server.ca_file, "--leaders", *mode)
+    assert modules >= LEADERS_ONLY
+    assert not modules & (MEMBERS_ONLY | BLIND_ONLY)

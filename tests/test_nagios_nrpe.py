@@ -31,6 +31,7 @@ from conftest import run_plugin
 from consumers import need, readable_copy, world_readable_dir
 from fakeapi import FakeApiServer, Reply, etcd_down_routes, healthy_routes
 from fakeblind import broken_webhook_routes
+from fakeleaders import CONTROLLER_MANAGER, CONTROLLER_MANAGER_CRASHING, SCHEDULER, SCHEDULER_STOPPED, lease_reply
 
 CONTRIB = Path(__file__).resolve().parent.parent / "contrib"
 NAGIOS_COMMANDS = CONTRIB / "nagios" / "commands.cfg"
@@ -161,7 +162,7 @@ def test_nagios4_accepts_the_shipped_definitions() -> None:
         assert "Total Errors:   0" in result.stdout and "Total Warnings: 0" in result.stdout, result.stdout
         assert "Things look okay" in result.stdout
         # Our files were read: 4 services on k8s-api plus one per control-plane node; 1 + 3 hosts.
-        assert "Checked 7 services." in result.stdout and "Checked 4 hosts." in result.stdout, result.stdout
+        assert "Checked 8 services." in result.stdout and "Checked 4 hosts." in result.stdout, result.stdout
         assert "Checked 1 host groups." in result.stdout, result.stdout
     finally:
         shutil.rmtree(folder, ignore_errors=True)
@@ -196,7 +197,7 @@ def test_nagios4_rejects_a_copy_with_a_typo(name: str, old: str, new: str, error
 
 def test_nagios_commands_take_the_token_from_a_file_only() -> None:
     lines = re.findall(r"^\s*command_line\s+(.*)$", NAGIOS_COMMANDS.read_text(), re.MULTILINE)
-    assert len(lines) == 4
+    assert len(lines) == 5
     for line in lines:
         assert line.startswith(SHIPPED_PLUGIN + " ")
         assert _first_option_value(line, "--token-file") == "/etc/nagios4/k8s-token"
@@ -210,7 +211,7 @@ def test_the_docs_show_the_shipped_lines() -> None:
     nrpe = (CONTRIB.parent / "docs" / "nrpe.md").read_text()
     shipped = NAGIOS_COMMANDS.read_text()
     lines = re.findall(r"^ +command_line +.+$", nagios, re.MULTILINE)
-    assert len(lines) == 4 and all(line in shipped for line in lines), lines
+    assert len(lines) == 5 and all(line in shipped for line in lines), lines
     assert "check_k8s_health!https://10.0.0.10:6443!readyz" in NAGIOS_SERVICES.read_text()
     lines = re.findall(r"^command\[.+$", nrpe, re.MULTILINE)
     assert sorted(lines) == sorted(re.findall(r"^command\[.+$", NRPE_COMMANDS.read_text(), re.MULTILINE))
@@ -223,7 +224,8 @@ def test_the_docs_show_the_shipped_lines() -> None:
 
 def _nrpe_command_lines() -> dict[str, str]:
     commands = dict(re.findall(r"^command\[([^\]]+)\]=(.+)$", NRPE_COMMANDS.read_text(), re.MULTILINE))
-    assert set(commands) == {"k8s_readyz", "k8s_livez", "k8s_health", "k8s_members", "k8s_blind_spots"}
+    assert set(commands) == {"k8s_readyz", "k8s_livez", "k8s_health", "k8s_members", "k8s_blind_spots",
+                             "k8s_leaders"}
     return commands
 
 
@@ -349,6 +351,21 @@ def test_nrpe_blind_spots_name_the_webhook_that_blocks_writes(nrpe: Nrpe) -> Non
                                     "more\n"), result.stdout
     assert "[-] apiservice v1beta1.metrics.k8s.io: ServiceNotFound" in result.stdout
     assert "webhooks_unserved=2;;;0" in result.stdout and "apiservices_unavailable=3;;;0" in result.stdout
+
+
+def test_nrpe_leaders_name_the_loops_without_a_leader(nrpe: Nrpe) -> None:
+    from fakeleaders import CONTROLLER_MANAGER_CRASHING, SCHEDULER_STOPPED, leader_routes, lease_reply
+
+    nrpe.set_routes(leader_routes(lease_reply(SCHEDULER_STOPPED), lease_reply(CONTROLLER_MANAGER_CRASHING)))
+    try:
+        result = nrpe.query("-c", "k8s_leaders")
+    finally:
+        nrpe.set_routes(healthy_routes())
+    assert result.returncode == 2, result.stdout
+    assert re.match(r"K8S_HEALTH CRITICAL - readyz: all 33 sub-checks passed; no leader for kube-scheduler \(3\d s\), "
+                    r"kube-controller-manager \(3\d s\)\n", result.stdout), result.stdout
+    assert "holder vm_a4035a0e-ae58-431f-b88e-288a45210bf6" in result.stdout
+    assert re.search(r" leader_kube_scheduler_age=3\d(\.\d)?s;;;0", result.stdout), result.stdout
 
 
 def test_nrpe_etcd_down_is_critical_and_names_etcd(nrpe: Nrpe) -> None:
@@ -501,6 +518,11 @@ define service {{
     service_description     k8s webhooks and aggregated APIs
     check_command           check_k8s_health_blind_spots!{blind}
 }}
+define service {{
+    use                     k8s-test-service
+    service_description     k8s leaders
+    check_command           check_k8s_health_leaders!{blind}
+}}
 define command {{
     command_name            check_nrpe_port
     command_line            {check_nrpe} -H $HOSTADDRESS$ -p {nrpe_port} -c $ARG1$
@@ -521,7 +543,9 @@ def test_nagios_runs_the_command_and_stores_state_output_and_perfdata(consumer_p
     try:
         with FakeApiServer(healthy_routes(), token=TOKEN, anonymous=False, ca=ca) as healthy, \
                 FakeApiServer(etcd_down_routes(), token=TOKEN, anonymous=False, ca=ca) as down, \
-                FakeApiServer(broken_webhook_routes(), token=TOKEN, anonymous=False, ca=ca) as blind:
+                FakeApiServer({**broken_webhook_routes(), SCHEDULER: lease_reply(SCHEDULER_STOPPED),
+                               CONTROLLER_MANAGER: lease_reply(CONTROLLER_MANAGER_CRASHING)}, token=TOKEN,
+                              anonymous=False, ca=ca) as blind:
             ca_file = readable_copy(healthy.ca_file, folder, "k8s-ca.crt")
             token_file = _token_file(folder, TOKEN)
             commands = NAGIOS_COMMANDS.read_text()
@@ -539,7 +563,7 @@ def test_nagios_runs_the_command_and_stores_state_output_and_perfdata(consumer_p
             cfg = _nagios_main_cfg(folder, [str(folder / "commands.cfg"), str(folder / "objects.cfg")], schedule)
             verified = _nagios_verify(cfg)
             assert verified.returncode == 0, verified.stdout
-            services = _run_nagios_until_checked(cfg, folder / "var" / "status.dat", count=4, seconds=30)
+            services = _run_nagios_until_checked(cfg, folder / "var" / "status.dat", count=5, seconds=30)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     by_name = {service["service_description"]: service for service in services}
@@ -563,6 +587,11 @@ def test_nagios_runs_the_command_and_stores_state_output_and_perfdata(consumer_p
                                       "guard.example.com blocks CREATE, UPDATE configmaps: service kube-system/guard "
                                       "not found: and 1 more")
     assert "webhooks_unserved=2;;;0" in spots["performance_data"].split(), spots
+    leaders = by_name["k8s leaders"]
+    assert leaders["current_state"] == "2", leaders
+    assert re.fullmatch(r"K8S_HEALTH CRITICAL - readyz: all 33 sub-checks passed: no leader for kube-scheduler "
+                        r"\(\d\d s\), kube-controller-manager \(\d\d s\)", leaders["plugin_output"]), leaders
+    assert "new pods stay Pending" in leaders["long_plugin_output"], leaders
     via_nrpe = by_name["k8s health via nrpe"]
     assert via_nrpe["current_state"] == "0", via_nrpe
     # Nagios replaces every ";" in plugin_output with ":" (base/checks.c), so the plugin's "; " between endpoints

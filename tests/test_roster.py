@@ -12,7 +12,7 @@ from fakeapi import load_capture
 from nagiosplugin.state import Critical, Ok, Unknown, Warn
 
 from check_k8s_health.base.errors import ConnectFailed
-from check_k8s_health.checks.members.judge import duration, failure_words, judge_roster
+from check_k8s_health.checks.members.judge import failure_words, judge_roster
 from check_k8s_health.checks.members.read import (
     LEASES,
     SLICE,
@@ -24,6 +24,7 @@ from check_k8s_health.checks.members.read import (
     parse_leases,
     parse_slice,
 )
+from check_k8s_health.checks.shared.judge import duration
 from check_k8s_health.checks.shared.read import Failure
 from check_k8s_health.model.settings import Credential, Settings, Target, TlsSettings
 from check_k8s_health.transport.answer import Answer

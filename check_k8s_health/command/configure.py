@@ -41,8 +41,9 @@ def build_settings(args: argparse.Namespace, environ: Mapping[str, str], keyfile
     members = args.members or args.expect_members is not None
     if members and component.name != "apiserver":
         raise UsageError(f"--members lists API servers only, not {component.name} instances: give each with -s")
-    if (args.webhooks or args.aggregated_apis) and component.name != "apiserver":
-        option = "--webhooks" if args.webhooks else "--aggregated-apis"
+    leaders = _leaders(args)
+    if (args.webhooks or args.aggregated_apis or leaders) and component.name != "apiserver":
+        option = "--webhooks" if args.webhooks else "--aggregated-apis" if args.aggregated_apis else "--leaders"
         raise UsageError(f"{option} asks the API server, not {component.name}: leave it out with --component")
     targets = resolve_targets(options, environ, keyfiles, deadline, component)
     if args.min_healthy is not None and args.min_healthy > len(targets) and not members:
@@ -62,4 +63,13 @@ def build_settings(args: argparse.Namespace, environ: Mapping[str, str], keyfile
                     reasons=not args.no_reasons, min_healthy=args.min_healthy, cert_warning=args.cert_warning,
                     cert_critical=args.cert_critical, component=component, members=members,
                     expect_members=args.expect_members, member_server_name=args.tls_server_name,
-                    webhooks=args.webhooks, aggregated_apis=args.aggregated_apis)
+                    webhooks=args.webhooks, aggregated_apis=args.aggregated_apis, leaders=leaders)
+
+
+def _leaders(args: argparse.Namespace) -> tuple[tuple[str, str], ...]:
+    """The Leases ``--leaders`` judges: the defaults, then each ``--leader-lease`` (which implies it), once each."""
+    if not (args.leaders or args.leader_lease):
+        return ()
+    from check_k8s_health.checks.leaders.read import DEFAULT_LEASES
+
+    return tuple(dict.fromkeys([*DEFAULT_LEASES, *(args.leader_lease or ())]))

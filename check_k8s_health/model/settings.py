@@ -131,6 +131,9 @@ class Settings(NamedTuple):
     #: ``--webhooks``, ``--aggregated-apis``: judge what the health endpoints cannot see (SPEC section 6b).
     webhooks: bool = False
     aggregated_apis: bool = False
+    #: ``--leaders``, ``--leader-lease``: the leader Leases to judge, (namespace, name) each; empty when not asked
+    #: (SPEC section 6c).
+    leaders: tuple[tuple[str, str], ...] = ()
 
     @property
     def blind_spots(self) -> bool:

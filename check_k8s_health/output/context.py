@@ -48,6 +48,8 @@ class PerfContext(nagiosplugin.Context):
         if metric.name.endswith("_time"):
             return nagiosplugin.Performance(metric.name, decimal(metric.value, 4), "s", self._warning,
                                             self._critical, 0)
+        if metric.name.endswith("_age"):  # a leader Lease's, by the server's clock: judged by its own duration
+            return nagiosplugin.Performance(metric.name, decimal(metric.value, 1), "s", "", "", 0)
         return nagiosplugin.Performance(metric.name, decimal(metric.value, 1), "", self._cert[0], self._cert[1])
 
 

@@ -24,6 +24,7 @@ from check_k8s_health.run.assessment import Assessment, ServerAssessment
 if TYPE_CHECKING:
     from check_k8s_health.checks.blindspots.judge import BlindVerdict, Part
     from check_k8s_health.checks.blindspots.read import ApiService, Webhook
+    from check_k8s_health.checks.leaders.judge import LeadersVerdict
     from check_k8s_health.checks.members.judge import MemberVerdict
     from check_k8s_health.checks.members.read import Roster
 
@@ -38,7 +39,22 @@ def report_document(assessment: Assessment, settings: Settings) -> str:
         document["members"] = _members(assessment.roster, assessment.members, settings)
     if assessment.blind is not None:
         document.update(_blind(assessment.blind))
+    if assessment.leaders is not None:
+        document["leaders"] = _leaders(assessment.leaders)
     return _dump(document)
+
+
+def _leaders(verdict: LeadersVerdict) -> dict[str, Any]:
+    """Every leader Lease as judged: holder, age and duration as read, by the server's clock."""
+    return {
+        **_state(verdict.state), "problems": list(verdict.problems),
+        "leases": [{"namespace": item.namespace, "name": item.name, "component": item.component,
+                    **_state(item.state), "leader": not item.leaderless and item.state == Ok, "words": item.sentence,
+                    "holder": None if item.lease is None else item.lease.holder or None,
+                    "age": None if item.lease is None or item.lease.age is None else round(item.lease.age, 1),
+                    "duration": None if item.lease is None else item.lease.duration}
+                   for item in verdict.items],
+    }
 
 
 def _members(roster: Roster, verdict: MemberVerdict, settings: Settings) -> dict[str, Any]:

@@ -52,3 +52,8 @@ class HealthProbe(nagiosplugin.Resource):
 
             for name, value in counts(acquired.survey):
                 yield nagiosplugin.Metric(name, value, context="perf")
+        if acquired.leaders is not None:
+            from check_k8s_health.checks.leaders.judge import ages
+
+            for name, age in ages(acquired.leaders):
+                yield nagiosplugin.Metric(name, age, "s", context="perf")

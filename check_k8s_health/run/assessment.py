@@ -22,11 +22,14 @@ from check_k8s_health.base.record import NamedTuple
 from check_k8s_health.base.text import one_line
 from check_k8s_health.checks.endpoints.judge import Limits, Verdict, judge
 from check_k8s_health.checks.endpoints.read import ServerReport
+from check_k8s_health.checks.shared.judge import RANK, combine
 from check_k8s_health.model.settings import Settings, Target
 
 if TYPE_CHECKING:
     from check_k8s_health.checks.blindspots.judge import BlindVerdict
     from check_k8s_health.checks.blindspots.read import Survey
+    from check_k8s_health.checks.leaders.judge import LeadersVerdict
+    from check_k8s_health.checks.leaders.read import Leaders
     from check_k8s_health.checks.members.judge import MemberVerdict
     from check_k8s_health.checks.members.read import Roster
     from check_k8s_health.run.engine import Acquired
@@ -57,11 +60,13 @@ class Assessment(NamedTuple):
     members: Optional[MemberVerdict] = None
     #: With ``--webhooks`` or ``--aggregated-apis``: what the health endpoints cannot see.
     blind: Optional[BlindVerdict] = None
+    #: With ``--leaders``: which control-plane loops have no leader.
+    leaders: Optional[LeadersVerdict] = None
 
 
 def assess(reports: Sequence[ServerReport], settings: Settings, now: Optional[float] = None, *,
            roster: Optional[Roster] = None, survey: Optional[Survey] = None,
-           cpu_wait: Optional[float] = None) -> Assessment:
+           leaders: Optional[Leaders] = None, cpu_wait: Optional[float] = None) -> Assessment:
     """``cpu_wait``: seconds the plugin waited for a CPU, when an answer was late (``starvation``)."""
     now = time.time() if now is None else now
     # Members are always named: the list can shrink to one, and the output must not change its shape then.
@@ -83,23 +88,30 @@ def assess(reports: Sequence[ServerReport], settings: Settings, now: Optional[fl
         state, summary = Unknown, f"{starved}; {summary}"
     blind = None
     if survey is not None:
-        from check_k8s_health.checks.blindspots.judge import combine, judge_survey
+        from check_k8s_health.checks.blindspots.judge import judge_survey
 
         blind = judge_survey(survey, settings.policy, settings.webhooks, settings.aggregated_apis)
+    led = None
+    if leaders is not None:
+        from check_k8s_health.checks.leaders.judge import judge_leaders
+
+        led = judge_leaders(leaders, settings.policy)
     # Caveats ("TLS not verified") are never cut off: the summary gives way to them.
     caveats = "".join(f"; {caveat}" for caveat in _caveats(settings))
-    if blind is not None:
-        # The health words come first and stay whole: the blind spots' words give way to them.
-        state = combine((state, blind.state))
-        summary = f"{summary}; {blind.words(MAX_SUMMARY - len(caveats) - len(summary) - 2)}"
+    # The health words come first and stay whole; each look-up's words give way to them, the worst look-up first.
+    lookups = sorted((found for found in (led, blind) if found is not None), key=lambda found: -RANK[found.state])
+    for found in lookups:
+        state = combine((state, found.state))
+        summary = f"{summary}; {found.words(MAX_SUMMARY - len(caveats) - len(summary) - 2)}"
     line = one_line(summary, MAX_SUMMARY - len(caveats)) + caveats
-    return Assessment(state, line, tuple(_lines(servers, settings, members, blind)), servers, roster, members, blind)
+    return Assessment(state, line, tuple(_lines(servers, settings, members, blind, led)), servers, roster, members,
+                      blind, led)
 
 
 def assess_run(acquired: Acquired, settings: Settings) -> Assessment:
     """``assess`` over everything one run acquired: the plugin line and the JSON document judge alike."""
     return assess(acquired.reports, settings, roster=acquired.roster, survey=acquired.survey,
-                  cpu_wait=acquired.cpu_wait)
+                  leaders=acquired.leaders, cpu_wait=acquired.cpu_wait)
 
 
 def _starved(servers: Sequence[ServerAssessment], settings: Settings, cpu_wait: Optional[float]) -> str:
@@ -206,7 +218,7 @@ def _caveats(settings: Settings) -> list[str]:
 
 
 def _lines(servers: Sequence[ServerAssessment], settings: Settings, members: Optional[MemberVerdict],
-           blind: Optional[BlindVerdict]) -> list[tuple[int, str]]:
+           blind: Optional[BlindVerdict], leaders: Optional[LeadersVerdict] = None) -> list[tuple[int, str]]:
     lines = [(2, line) for line in request_lines(settings.target)]
     if len(settings.targets) > 1:
         lines[0] = (2, f"servers: {', '.join(t.url for t in settings.targets)} (from {settings.target.source})")
@@ -223,11 +235,14 @@ def _lines(servers: Sequence[ServerAssessment], settings: Settings, members: Opt
             lines.append((2, f"{name}server certificate: {server.cert_days:.1f} days left"))
     if any(verdict.reasons_forbidden for server in servers for verdict in server.verdicts):
         lines.append((1, RBAC_HINT))
+    if leaders is not None:
+        lines += leaders.lines
     if blind is not None:
         lines += blind.lines
     reported = {check.name for server in servers for outcome in server.report.outcomes
                 for check in outcome.body.checks}
     reported.update(blind.names if blind is not None else ())
+    reported.update(leaders.names if leaders is not None else ())
     if reported:
         lines += [(1, f"{glob} matches no sub-check the server reported") for glob in
                   settings.policy.unmatched(reported)]

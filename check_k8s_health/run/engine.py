@@ -8,6 +8,7 @@ endpoints, not after them. A check that only some runs ask for is imported only 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Optional, cast
 
 from check_k8s_health.access.tlsfiles import check_tls_files
@@ -21,16 +22,19 @@ from check_k8s_health.transport.parallel import in_parallel
 
 if TYPE_CHECKING:
     from check_k8s_health.checks.blindspots.read import Survey
+    from check_k8s_health.checks.leaders.read import Leaders
     from check_k8s_health.checks.members.read import Roster
 
 
 class Acquired(NamedTuple):
     """Everything one run found out: the servers' reports, with ``--members`` the member list they were found
-    in, with ``--webhooks`` or ``--aggregated-apis`` what the health endpoints cannot see."""
+    in, with ``--webhooks`` or ``--aggregated-apis`` what the health endpoints cannot see, with ``--leaders`` the
+    leader Leases."""
 
     reports: tuple[ServerReport, ...]
     roster: Optional[Roster] = None
     survey: Optional[Survey] = None
+    leaders: Optional[Leaders] = None
     #: Seconds this process waited for a CPU, measured when an answer was late (see ``starvation``).
     cpu_wait: Optional[float] = None
 
@@ -43,23 +47,37 @@ def acquire(settings: Settings, deadline: Deadline) -> Acquired:
 
         roster = look_up(settings, deadline)
         targets = roster.targets or targets
-    if not settings.blind_spots:
+    if not (settings.blind_spots or settings.leaders):
         collected = collect(settings, targets, deadline)
         return Acquired(collected, roster, cpu_wait=_cpu_wait(collected))
-    from check_k8s_health.checks.blindspots.acquire import survey, unanswered
-
-    # Asked once, through the server the member list came from, else the first one named.
+    # Asked once, through the server the member list came from, else the first one named, beside the endpoints.
     via = roster.via if roster is not None and roster.via is not None else settings.target
-    reports, survey_result = in_parallel([lambda: collect(settings, targets, deadline.inner()),
-                                          lambda: survey(settings, via, deadline.inner())], deadline)
+    jobs: list[Callable[[], object]] = [lambda: collect(settings, targets, deadline.inner())]
+    if settings.blind_spots:
+        from check_k8s_health.checks.blindspots import acquire as blindspots
+
+        jobs.append(lambda: blindspots.survey(settings, via, deadline.inner()))
+    if settings.leaders:
+        from check_k8s_health.checks.leaders import acquire as leaders
+
+        jobs.append(lambda: leaders.look_up(settings, via, deadline.inner()))
+    results = iter(in_parallel(jobs, deadline))
+    reports = next(results)
     if isinstance(reports, TransportError):  # not finished in time: every endpoint of every server is late
         reports = tuple(_unanswered(settings, target, reports) for target in targets)
     elif isinstance(reports, PluginError):
         raise reports  # a configuration error found after the requests failed (see collect)
-    if isinstance(survey_result, PluginError):
-        survey_result = unanswered(via, survey_result)
     done = cast("tuple[ServerReport, ...]", reports)
-    return Acquired(done, roster, cast("Survey", survey_result), _cpu_wait(done))
+    found = Acquired(done, roster, cpu_wait=_cpu_wait(done))
+    if settings.blind_spots:
+        survey = next(results)
+        found = found._replace(survey=blindspots.unanswered(via, survey) if isinstance(survey, PluginError)
+                               else cast("Survey", survey))
+    if settings.leaders:
+        leases = next(results)
+        found = found._replace(leaders=leaders.unanswered(settings, via, leases) if isinstance(leases, PluginError)
+                               else cast("Leaders", leases))
+    return found
 
 
 def _cpu_wait(reports: tuple[ServerReport, ...]) -> Optional[float]:

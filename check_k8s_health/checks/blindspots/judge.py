@@ -11,7 +11,7 @@ no answer or 5xx CRITICAL; and it never hides the health result (``combine``).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Optional, Union
 
 from nagiosplugin.state import Critical, Ok, ServiceState, Unknown, Warn
@@ -31,7 +31,7 @@ from check_k8s_health.checks.blindspots.read import (
     Survey,
     Webhook,
 )
-from check_k8s_health.checks.shared.judge import failure_words
+from check_k8s_health.checks.shared.judge import RANK, combine, failure_words, fit_problems, policy_label
 from check_k8s_health.checks.shared.read import Failure
 from check_k8s_health.model.policy import Policy
 
@@ -57,8 +57,6 @@ MESSAGE_SHOWN = 60
 #: Items listed in the long output, per kind and level, before "and N more".
 LISTED = 50
 NOT_CALLED = "not judged: the plugin never calls a webhook"
-#: The order problems are named in: what the run saw broken before what it could not look at (see ``combine``).
-RANK = {Critical: 3, Warn: 2, Unknown: 1, Ok: 0}
 
 
 class Judged(NamedTuple):
@@ -109,19 +107,7 @@ class BlindVerdict(NamedTuple):
                 for judged in part.items]
 
     def words(self, room: int) -> str:
-        """The status-line words within ``room`` characters: whole problems, worst first, as many as fit
-        (the first always, cut if it must be), then "and N more"."""
-        if not self.problems:
-            return self.fine
-        shown = [self.problems[0]]
-        for index, problem in enumerate(self.problems[1:], start=1):
-            more = len(self.problems) - index - 1
-            tail = len(f"; and {more} more") if more else 0
-            if sum(len(text) + 2 for text in shown) + len(problem) + tail > room:
-                break
-            shown.append(problem)
-        left = len(self.problems) - len(shown)
-        return "; ".join(shown + ([f"and {left} more"] if left else []))
+        return fit_problems(self.problems, self.fine, room)
 
 
 def judge_survey(survey: Survey, policy: Policy, webhooks: bool, aggregated_apis: bool) -> BlindVerdict:
@@ -132,14 +118,6 @@ def judge_survey(survey: Survey, policy: Policy, webhooks: bool, aggregated_apis
     lines = [line for part in parts for line in part.lines]
     return BlindVerdict(combine(part.state for part in parts), tuple(text for _, text in problems),
                         "; ".join(part.fine for part in parts), tuple(lines), hooks, services)
-
-
-def combine(states: Iterable[ServiceState]) -> ServiceState:
-    """The worst problem (WARNING, CRITICAL) where there is one, else UNKNOWN where a part could not be judged:
-    a look-up that could not be read must not turn an outage the run did see into an UNKNOWN."""
-    seen = list(states)
-    problems = [state for state in seen if state in (Warn, Critical)]
-    return max(problems) if problems else max(seen, default=Ok)
 
 
 def judge_webhooks(survey: Survey, policy: Policy) -> Part:
@@ -205,7 +183,7 @@ def _webhook(hook: Webhook, backends: dict[Service, Union[Backend, Failure]], po
     verb = "blocks" if enforced else "not enforced on"
     words = f"webhook {hook.name} {verb} {_what(hook)}: {fault}"
     return Judged(hook, state, words if state != Ok else "", fault, broken=True,
-                  label=_label(state, Critical if enforced else Warn))
+                  label=policy_label(state, Critical if enforced else Warn))
 
 
 def _fault(hook: Webhook, backend: Union[Backend, Failure, None]) -> str:
@@ -232,13 +210,7 @@ def _apiservice(item: ApiService, policy: Policy) -> Judged:
     short = one_line(": ".join(text for text in (item.reason, one_line(item.message, MESSAGE_SHOWN)) if text) or why,
                      MESSAGE_SHOWN + 40)
     return Judged(item, state, f"{item.name} unavailable: {short}" if state != Ok else "", f"{why} ({shown})",
-                  broken=True, label=_label(state, Warn))
-
-
-def _label(state: ServiceState, default: ServiceState) -> str:
-    if state == default:
-        return ""
-    return f" ({'ignored' if state == Ok else state.text.upper()} by policy)"
+                  broken=True, label=policy_label(state, Warn))
 
 
 def _what(hook: Webhook) -> str:

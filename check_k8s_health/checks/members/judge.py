@@ -16,8 +16,8 @@ from nagiosplugin.state import Critical, Ok, ServiceState, Unknown, Warn
 from check_k8s_health.base.record import NamedTuple
 from check_k8s_health.base.text import one_line
 from check_k8s_health.checks.members.read import ENDPOINTS, LEASES, SLICE, Lease, Listing, Roster
+from check_k8s_health.checks.shared.judge import duration, status_message
 from check_k8s_health.checks.shared.judge import failure_words as generic_words
-from check_k8s_health.checks.shared.judge import status_message
 from check_k8s_health.checks.shared.read import Failure
 from check_k8s_health.model.settings import Settings
 
@@ -89,15 +89,6 @@ def _silent(lease: Lease) -> str:
     if lease.age is None:
         return f"{lease.host} never renewed its Lease"
     return f"{lease.host} silent for {duration(lease.age)}"
-
-
-def duration(seconds: float) -> str:
-    """``78 s``, ``14 min``, ``3 h``: how long a Lease has gone unrenewed, as an operator reads it."""
-    if seconds < 120:
-        return f"{seconds:.0f} s"
-    if seconds < 7200:
-        return f"{seconds // 60:.0f} min"
-    return f"{seconds // 3600:.0f} h"
 
 
 def _lines(roster: Roster, listing: Listing) -> list[tuple[int, str]]:

@@ -14,13 +14,12 @@ addresses are ever asked (a host name in the list would send the plugin wherever
 from __future__ import annotations
 
 import ipaddress
-import re
 from collections.abc import Mapping
 from typing import Any, Optional
 
 from check_k8s_health.base.record import NamedTuple
 from check_k8s_health.base.text import one_line
-from check_k8s_health.checks.shared.read import Failure, json_object
+from check_k8s_health.checks.shared.read import Failure, http_date, json_object, micro_time
 from check_k8s_health.model.settings import MAX_SERVERS, Target
 
 #: A Lease renewed within this many seconds is a live API server (they renew every 10 s).
@@ -28,7 +27,6 @@ ALIVE_WITHIN = 60.0
 SLICE = "EndpointSlice default/kubernetes"
 ENDPOINTS = "Endpoints default/kubernetes"
 LEASES = "identity Leases in kube-system"
-_MICRO_TIME = re.compile(r"(\d{4})-(\d\d)-(\d\d)[Tt ](\d\d):(\d\d):(\d\d)(?:\.(\d{1,9}))?(?:[Zz]|([+-])(\d\d):(\d\d))")
 
 
 class Member(NamedTuple):
@@ -150,8 +148,8 @@ def parse_leases(text: str, date: Optional[str]) -> tuple[tuple[Lease, ...], str
         host = labels.get("kubernetes.io/hostname")
         renewed = spec.get("renewTime") if isinstance(spec, dict) else None
         found.append((one_line(host, 80) if isinstance(host, str) and host else name, name,
-                      _micro_time(renewed) if isinstance(renewed, str) else None))
-    now = _http_date(date)
+                      micro_time(renewed) if isinstance(renewed, str) else None))
+    now = http_date(date)
     note = ""
     if now is None:
         known = [renewed for _, _, renewed in found if renewed is not None]
@@ -220,32 +218,3 @@ def _ip(address: Any) -> Optional[str]:
     if ip.is_unspecified or ip.is_multicast:
         return None
     return str(ip)
-
-
-def _micro_time(text: str) -> Optional[float]:
-    """Kubernetes' MicroTime ("2026-11-29T19:40:14.397013Z") as seconds since the epoch."""
-    import datetime
-
-    match = _MICRO_TIME.fullmatch(text.strip())
-    if match is None:
-        return None
-    year, month, day, hour, minute, second = (int(part) for part in match.groups()[:6])
-    fraction, sign, offset_hours, offset_minutes = match.groups()[6:]
-    try:
-        moment = datetime.datetime(year, month, day, hour, minute, second, tzinfo=datetime.timezone.utc)
-    except ValueError:
-        return None
-    offset = 0 if sign is None else (int(offset_hours) * 3600 + int(offset_minutes) * 60) * (1 if sign == "+" else -1)
-    return moment.timestamp() + float(f"0.{fraction or 0}") - offset
-
-
-def _http_date(text: Optional[str]) -> Optional[float]:
-    from email.utils import mktime_tz, parsedate_tz
-
-    parsed = parsedate_tz(text) if text else None
-    if parsed is None:
-        return None
-    try:
-        return float(mktime_tz(parsed))
-    except (OverflowError, ValueError):
-        return None

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Optional
 
-from nagiosplugin.state import Critical, ServiceState, Unknown
+from nagiosplugin.state import Critical, Ok, ServiceState, Unknown, Warn
 
 from check_k8s_health.base.text import one_line
 from check_k8s_health.model.settings import Target
@@ -19,6 +20,9 @@ from check_k8s_health.transport.answer import Answer
 
 if TYPE_CHECKING:
     from check_k8s_health.checks.shared.read import Failure
+
+#: The order problems are named in: what the run saw broken before what it could not look at (see ``combine``).
+RANK = {Critical: 3, Warn: 2, Unknown: 1, Ok: 0}
 
 
 def snippet(body: str) -> str:
@@ -106,3 +110,44 @@ def failure_words(failure: Failure, forbidden: tuple[str, str], not_found: Optio
         return Critical, f"{names['head']} for {names['source']}: {status_message(answer.body)}", ""
     words, hint = unexpected(answer, failure.target, "apiserver")
     return Unknown, words, hint
+
+
+def duration(seconds: float) -> str:
+    """``78 s``, ``14 min``, ``3 h``: how long a Lease has gone unrenewed, as an operator reads it."""
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds // 60:.0f} min"
+    return f"{seconds // 3600:.0f} h"
+
+
+def fit_problems(problems: Sequence[str], fine: str, room: int) -> str:
+    """The status-line words of a look-up within ``room`` characters: whole problems, worst first, as many as
+    fit (the first always, cut if it must be), then "and N more"; ``fine`` when there is none."""
+    if not problems:
+        return fine
+    shown = [problems[0]]
+    for index, problem in enumerate(problems[1:], start=1):
+        more = len(problems) - index - 1
+        tail = len(f"; and {more} more") if more else 0
+        if sum(len(text) + 2 for text in shown) + len(problem) + tail > room:
+            break
+        shown.append(problem)
+    left = len(problems) - len(shown)
+    return "; ".join(shown + ([f"and {left} more"] if left else []))
+
+
+def policy_label(state: ServiceState, default: ServiceState) -> str:
+    """`` (ignored by policy)``, `` (WARNING by policy)``: said where a ``--*-check`` glob changed a state."""
+    if state == default:
+        return ""
+    return f" ({'ignored' if state == Ok else state.text.upper()} by policy)"
+
+
+
+def combine(states: Iterable[ServiceState]) -> ServiceState:
+    """The worst problem (WARNING, CRITICAL) where there is one, else UNKNOWN where a part could not be judged:
+    a look-up that could not be read must not turn an outage the run did see into an UNKNOWN."""
+    seen = list(states)
+    problems = [state for state in seen if state in (Warn, Critical)]
+    return max(problems) if problems else max(seen, default=Ok)

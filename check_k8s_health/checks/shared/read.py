@@ -1,5 +1,6 @@
-"""What every look-up of API objects reads alike: a JSON object of the kind asked for, and the record of a
-look-up that gave nothing usable, handed from acquisition to evaluation.
+"""What every look-up of API objects reads alike: a JSON object of the kind asked for, Kubernetes' MicroTime and
+the server's ``Date`` (Leases are judged by the server's clock, never this host's), and the record of a look-up
+that gave nothing usable, handed from acquisition to evaluation.
 
 The member list and the blind spots ask the API for objects, not for health, and fail the same ways; both keep
 what went wrong in this one record, and ``judge.failure_words`` says what it means.
@@ -7,7 +8,9 @@ what went wrong in this one record, and ``judge.failure_words`` says what it mea
 
 from __future__ import annotations
 
+import datetime
 import json
+import re
 from collections.abc import Mapping
 from typing import Any, Optional
 
@@ -42,3 +45,34 @@ def json_object(text: str, kind: str) -> Mapping[str, Any]:
         article = "an" if kind[:1] in "AEIOU" else "a"
         raise ValueError(f"it is a {one_line(str(document.get('kind')), 40)}, not {article} {kind}")
     return document
+
+
+_MICRO_TIME = re.compile(r"(\d{4})-(\d\d)-(\d\d)[Tt ](\d\d):(\d\d):(\d\d)(?:\.(\d{1,9}))?(?:[Zz]|([+-])(\d\d):(\d\d))")
+
+
+def micro_time(text: str) -> Optional[float]:
+    """Kubernetes' MicroTime ("2026-11-29T19:40:14.397013Z") as seconds since the epoch."""
+
+    match = _MICRO_TIME.fullmatch(text.strip())
+    if match is None:
+        return None
+    year, month, day, hour, minute, second = (int(part) for part in match.groups()[:6])
+    fraction, sign, offset_hours, offset_minutes = match.groups()[6:]
+    try:
+        moment = datetime.datetime(year, month, day, hour, minute, second, tzinfo=datetime.timezone.utc)
+    except ValueError:
+        return None
+    offset = 0 if sign is None else (int(offset_hours) * 3600 + int(offset_minutes) * 60) * (1 if sign == "+" else -1)
+    return moment.timestamp() + float(f"0.{fraction or 0}") - offset
+
+
+def http_date(text: Optional[str]) -> Optional[float]:
+    from email.utils import mktime_tz, parsedate_tz
+
+    parsed = parsedate_tz(text) if text else None
+    if parsed is None:
+        return None
+    try:
+        return float(mktime_tz(parsed))
+    except (OverflowError, ValueError):
+        return None
