@@ -114,6 +114,26 @@ def test_a_silent_member_is_named_by_host() -> None:
                                                    "(--min-healthy 3); ckhha-m3 silent for 78 s")
 
 
+def test_every_lease_stale_while_every_member_is_ready_means_writes_are_failing() -> None:
+    """etcd out of space (SPEC 6c, measured): every write refused, the identity Leases' renewals too, while each
+    member answers ready. Not three silent servers: one sentence about the writes."""
+    leases = leases_reply({"ckhha-m1": 75.0, "ckhha-m2": 78.0, "ckhha-m3": 80.0})
+    with control_plane([HEALTHY, HEALTHY, HEALTHY], lookups(listed=3, leases=leases)) as plane:
+        run = run_plugin(*plane.lb_args, "--members")
+    assert (run.code, run.first_line) == (1, "K8S_HEALTH WARNING - 3 of 3 API servers healthy; no API server has "
+                                             "renewed its identity Lease for 75 s while all answer ready: writes are "
+                                             "failing; is etcd out of space (etcdctl alarm list)?")
+
+
+def test_every_lease_stale_while_a_member_is_down_names_the_hosts() -> None:
+    leases = leases_reply({"ckhha-m1": 75.0, "ckhha-m2": 78.0})
+    cut = {"/readyz": Reply.from_capture("members/readyz_verbose_member3_cut_from_etcd.txt")}
+    with control_plane([HEALTHY, cut], lookups(listed=2, leases=leases)) as plane:
+        run = run_plugin(*plane.lb_args, "--members")
+    assert run.code == 2
+    assert run.first_line.endswith("ckhha-m1 silent for 75 s; ckhha-m2 silent for 78 s"), run.first_line
+
+
 def test_lease_age_is_judged_by_the_servers_clock() -> None:
     """The monitoring host's clock may be minutes off: a Lease renewed 4 s ago by the server's own clock is
     alive whether that clock runs ten minutes ahead of this machine's or behind it."""

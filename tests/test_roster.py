@@ -180,6 +180,24 @@ def test_judging_the_list(roster: Roster, expect: Optional[int], state: object, 
     assert (verdict.state, verdict.problems, verdict.known) == (state, problems, known)
 
 
+WRITES_FAILING = ("no API server has renewed its identity Lease for 61 s while all answer ready: writes are failing; "
+                  "is etcd out of space (etcdctl alarm list)?")
+
+
+@pytest.mark.parametrize(("ages", "all_ready", "problems"), [
+    ([61, 70, 75], True, (WRITES_FAILING,)),
+    ([61, 70, 75], False, ("cp-1 silent for 61 s", "cp-2 silent for 70 s", "cp-3 silent for 75 s")),
+    ([1, 70, 75], True, ("cp-2 silent for 70 s", "cp-3 silent for 75 s")),
+    ([61, 70, None], True, ("cp-1 silent for 61 s", "cp-2 silent for 70 s", "cp-3 never renewed its Lease")),
+])
+def test_leases_that_all_stopped_while_every_member_is_ready_mean_failing_writes(
+        ages: list[Optional[float]], all_ready: bool, problems: tuple[str, ...]) -> None:
+    """Measured with etcd out of space: every write refused, Lease renewals included, while /readyz passes."""
+    settings = Settings(targets=(TARGET,), endpoints=("readyz",), members=True)
+    verdict = judge_roster(_roster(3, ages), settings, 3, all_ready=all_ready)
+    assert (verdict.state, verdict.problems) == (Warn, problems)
+
+
 def test_an_empty_list_is_critical_and_says_so() -> None:
     settings = Settings(targets=(TARGET,), endpoints=("readyz",), members=True)
     verdict = judge_roster(_roster(0), settings, 1)

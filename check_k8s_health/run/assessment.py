@@ -77,7 +77,9 @@ def assess(reports: Sequence[ServerReport], settings: Settings, now: Optional[fl
     if roster is not None:
         from check_k8s_health.checks.members.judge import judge_roster
 
-        members = judge_roster(roster, settings, len(servers))
+        ready = all(outcome.answer is not None and outcome.answer.status == 200 for server in servers
+                    for outcome in server.report.outcomes)
+        members = judge_roster(roster, settings, len(servers), all_ready=ready)
     if several:
         state, summary = _several(servers, settings, members)
     else:

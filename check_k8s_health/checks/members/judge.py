@@ -4,7 +4,10 @@ own health (SPEC section 6a).
 A list of survivors alone can look healthy while a member is down (it leaves the list 5-25 s after it dies), so
 the Leases count who is really there: a Lease renewed within 60 s whose server is not listed is up but not
 serving (shutting down, cut off from etcd, just stopped), and a Lease left unrenewed names a silent server by
-host. Both are at least WARNING. Pure, like ``checks.endpoints.judge``: every row of the state table is a call.
+host. Both are at least WARNING. When every Lease went unrenewed while every member answers ready, the servers
+are not silent: none of them can write (etcd out of space refuses every write, the Leases' renewals included;
+SPEC section 6c), and the line says so instead of naming each server. Pure, like ``checks.endpoints.judge``: every
+row of the state table is a call.
 """
 
 from __future__ import annotations
@@ -44,8 +47,9 @@ class MemberVerdict(NamedTuple):
     alive: Optional[int]
 
 
-def judge_roster(roster: Roster, settings: Settings, checked: int) -> MemberVerdict:
-    """``checked``: how many servers were checked (the members, or the named servers when there are none)."""
+def judge_roster(roster: Roster, settings: Settings, checked: int, all_ready: bool = False) -> MemberVerdict:
+    """``checked``: how many servers were checked (the members, or the named servers when there are none);
+    ``all_ready``: every one of them answered every endpoint with 200."""
     expect = settings.expect_members
     listing = roster.listing
     if listing is None:
@@ -66,7 +70,12 @@ def judge_roster(roster: Roster, settings: Settings, checked: int) -> MemberVerd
     if len(alive) > listing.listed:
         missing = len(alive) - listing.listed
         problems.append((Warn, f"{len(alive)} alive by Lease, {listing.listed} listed: {missing} not serving"))
-    problems += [(Warn, _silent(lease)) for lease in leases if not lease.alive]
+    renewed = [lease.age for lease in leases if lease.age is not None]
+    if leases and not alive and listing.members and all_ready and len(renewed) == len(leases):
+        problems.append((Warn, f"no API server has renewed its identity Lease for {duration(min(renewed))} while all "
+                               "answer ready: writes are failing; is etcd out of space (etcdctl alarm list)?"))
+    else:
+        problems += [(Warn, _silent(lease)) for lease in leases if not lease.alive]
     if expect is not None and listing.listed != expect:
         problems.append((Warn, f"{listing.listed} of {expect} API servers listed" if listing.listed < expect else
                          f"{listing.listed} API servers listed, {expect} expected (--expect-members)"))
