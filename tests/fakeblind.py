@@ -21,6 +21,12 @@ MUTATING_PATH = f"{ADMISSION}/mutatingwebhookconfigurations"
 APISERVICES_PATH = "/apis/apiregistration.k8s.io/v1/apiservices"
 LIST_PATHS = (VALIDATING_PATH, MUTATING_PATH, APISERVICES_PATH)
 GUARD_LINE = ("webhook guard.example.com blocks CREATE, UPDATE configmaps: service kube-system/guard not found")
+#: Both recorded webhooks without a ready backend, named in one phrase (SPEC 6c: several of one kind).
+BLOCKED_LINE = ("2 webhooks block writes: guard.example.com (CREATE, UPDATE configmaps), inject.example.com (CREATE "
+                "pods, services)")
+#: The three recorded unavailable APIServices, as many as fit beside the health words.
+UNAVAILABLE_LINE = ("3 aggregated APIs unavailable: v1alpha1.wardle.example.com (FailedDiscoveryCheck), "
+                    "v1beta1.custom.metrics.k8s.io (EndpointsNotFound) and 1 more")
 METRICS_LINE = ('v1beta1.metrics.k8s.io unavailable: ServiceNotFound: service/metrics-server in "kube-system" is not '
                 'present')
 

@@ -171,13 +171,28 @@ def test_combine_puts_what_was_seen_before_what_could_not_be_looked_at() -> None
     assert combine([]) == Ok
 
 
-def test_the_status_words_fit_the_room() -> None:
+def test_several_of_one_kind_are_named_in_one_phrase_that_fits_the_room() -> None:
+    """SPEC 6c: all of them named when they fit, whole names only, the rest counted; the long output lists each."""
     verdict = judge(Survey(TARGET, apiservices=tuple(METRICS._replace(name=f"v1.g{i}") for i in range(5))))
-    assert verdict.words(208) == "; ".join(f"v1.g{i} unavailable: ServiceNotFound: gone" for i in range(5))
-    assert verdict.words(207).endswith("; and 1 more")
-    assert verdict.words(94) == ("v1.g0 unavailable: ServiceNotFound: gone; v1.g1 unavailable: ServiceNotFound: gone; "
-                                 "and 3 more")
-    assert verdict.words(93) == "v1.g0 unavailable: ServiceNotFound: gone; and 4 more"
+    full = ("5 aggregated APIs unavailable: v1.g0 (ServiceNotFound), v1.g1 (ServiceNotFound), v1.g2 "
+            "(ServiceNotFound), v1.g3 (ServiceNotFound), v1.g4 (ServiceNotFound)")
+    assert verdict.problems == (full,)
+    assert verdict.words(len(full)) == full
+    assert verdict.words(len(full) - 1) == full.rsplit(", ", 1)[0] + " and 1 more"
+    assert verdict.words(100) == ("5 aggregated APIs unavailable: v1.g0 (ServiceNotFound), v1.g1 (ServiceNotFound) "
+                                  "and 3 more")
+    assert verdict.words(20) == "5 aggregated APIs unavailable: v1.g0 (ServiceNotFound) and 4 more"
+    assert sum(line.startswith("[-] apiservice v1.g") for _, line in verdict.lines) == 5
+
+
+def test_one_of_a_kind_keeps_its_whole_sentence_and_kinds_are_fitted_in_turn() -> None:
+    one = judge(Survey(TARGET, apiservices=(METRICS,)))
+    assert one.problems == ("v1beta1.metrics.k8s.io unavailable: ServiceNotFound: gone",)
+    two_kinds = judge(Survey(TARGET, apiservices=(METRICS, METRICS._replace(name="v1.other", reason="Failed"))),
+                      policy=Policy(critical=("apiservice/v1.other",)))
+    assert two_kinds.problems == ("v1.other unavailable: Failed: gone",
+                                  "v1beta1.metrics.k8s.io unavailable: ServiceNotFound: gone")
+    assert two_kinds.words(40) == "v1.other unavailable: Failed: gone; and 1 more"
 
 
 def test_a_survey_that_did_not_finish_is_critical_for_both_parts() -> None:

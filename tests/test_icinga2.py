@@ -20,7 +20,7 @@ import pytest
 from conftest import ca_args, run_plugin
 from consumers import need, readable_copy, stop_daemon, world_readable_dir
 from fakeapi import FakeApiServer, Reply, etcd_down_routes, healthy_routes
-from fakeblind import APISERVICES_PATH, GUARD_LINE, broken_webhook_routes, unavailable_apiservice_routes
+from fakeblind import APISERVICES_PATH, BLOCKED_LINE, broken_webhook_routes, unavailable_apiservice_routes
 from fakecluster import ControlPlane, control_plane
 from fakeleaders import CONTROLLER_MANAGER, CONTROLLER_MANAGER_CRASHING, SCHEDULER, SCHEDULER_STOPPED, lease_reply
 
@@ -378,8 +378,8 @@ def test_daemon_checks_every_member(daemon_run: DaemonRun) -> None:
 def test_daemon_sees_what_readyz_cannot(daemon_run: DaemonRun) -> None:
     result = daemon_run.results["blind-spots"]
     lines = result.output.rstrip().split("\n")
-    assert (result.state, lines[0]) == (2, f"K8S_HEALTH CRITICAL - readyz: all 33 sub-checks passed; {GUARD_LINE}; "
-                                           "and 4 more"), result
+    assert (result.state, lines[0]) == (2, f"K8S_HEALTH CRITICAL - readyz: all 33 sub-checks passed; {BLOCKED_LINE}; "
+                                           "and 1 more"), result
     assert "'--webhooks'" in daemon_run.command_lines["blind-spots"]
     assert "'--aggregated-apis'" in daemon_run.command_lines["blind-spots"]
     assert any(line.startswith("[-] apiservice v1beta1.metrics.k8s.io: ServiceNotFound") for line in lines), result

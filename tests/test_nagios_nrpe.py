@@ -338,7 +338,7 @@ def test_nrpe_members_finds_the_control_plane_through_this_node(nrpe: Nrpe) -> N
 
 
 def test_nrpe_blind_spots_name_the_webhook_that_blocks_writes(nrpe: Nrpe) -> None:
-    from fakeblind import APISERVICES_PATH, GUARD_LINE, broken_webhook_routes, unavailable_apiservice_routes
+    from fakeblind import APISERVICES_PATH, BLOCKED_LINE, broken_webhook_routes, unavailable_apiservice_routes
 
     routes = {**broken_webhook_routes(), APISERVICES_PATH: unavailable_apiservice_routes()[APISERVICES_PATH]}
     nrpe.set_routes(routes)
@@ -347,7 +347,7 @@ def test_nrpe_blind_spots_name_the_webhook_that_blocks_writes(nrpe: Nrpe) -> Non
     finally:
         nrpe.set_routes(healthy_routes())
     assert result.returncode == 2, result.stdout
-    assert result.stdout.startswith(f"K8S_HEALTH CRITICAL - readyz: all 33 sub-checks passed; {GUARD_LINE}; and 4 "
+    assert result.stdout.startswith(f"K8S_HEALTH CRITICAL - readyz: all 33 sub-checks passed; {BLOCKED_LINE}; and 1 "
                                     "more\n"), result.stdout
     assert "[-] apiservice v1beta1.metrics.k8s.io: ServiceNotFound" in result.stdout
     assert "webhooks_unserved=2;;;0" in result.stdout and "apiservices_unavailable=3;;;0" in result.stdout
@@ -583,9 +583,9 @@ def test_nagios_runs_the_command_and_stores_state_output_and_perfdata(consumer_p
     spots = by_name["k8s webhooks and aggregated APIs"]
     assert spots["current_state"] == "2", spots
     # (";" arrives as ":", see below)
-    assert spots["plugin_output"] == ("K8S_HEALTH CRITICAL - readyz: all 33 sub-checks passed: webhook "
-                                      "guard.example.com blocks CREATE, UPDATE configmaps: service kube-system/guard "
-                                      "not found: and 1 more")
+    assert spots["plugin_output"] == ("K8S_HEALTH CRITICAL - readyz: all 33 sub-checks passed: 2 webhooks block "
+                                      "writes: guard.example.com (CREATE, UPDATE configmaps), inject.example.com "
+                                      "(CREATE pods, services)")
     assert "webhooks_unserved=2;;;0" in spots["performance_data"].split(), spots
     leaders = by_name["k8s leaders"]
     assert leaders["current_state"] == "2", leaders

@@ -1010,14 +1010,14 @@ def test_agent_members_of_the_control_plane(zabbix: World) -> None:
 
 def test_agent_blind_spots(zabbix: World) -> None:
     """The fixed key asks this node's API server for what /readyz cannot see."""
-    from fakeblind import APISERVICES_PATH, GUARD_LINE, broken_webhook_routes, unavailable_apiservice_routes
+    from fakeblind import APISERVICES_PATH, BLOCKED_LINE, broken_webhook_routes, unavailable_apiservice_routes
 
     zabbix.set_state(healthy_routes())
     routes = {**broken_webhook_routes(), APISERVICES_PATH: unavailable_apiservice_routes()[APISERVICES_PATH]}
     for route, reply in routes.items():
         zabbix.server.set_route(route, reply)
     document = zabbix.agent.document("k8s.health.blind.json")
-    assert (document["code"], document["summary"]) == (2, f"readyz: all 33 sub-checks passed; {GUARD_LINE}; and 4 "
+    assert (document["code"], document["summary"]) == (2, f"readyz: all 33 sub-checks passed; {BLOCKED_LINE}; and 1 "
                                                           "more")
     items = {item["key"]: item for item in dependent_items(template(), "k8s.health.blind.json")}
     assert count_value(document, items["k8s.health.webhooks.unserved"]) == 2

@@ -11,7 +11,7 @@ no answer or 5xx CRITICAL; and it never hides the health result (``combine``).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Optional, Union
 
 from nagiosplugin.state import Critical, Ok, ServiceState, Unknown, Warn
@@ -31,7 +31,7 @@ from check_k8s_health.checks.blindspots.read import (
     Survey,
     Webhook,
 )
-from check_k8s_health.checks.shared.judge import RANK, combine, failure_words, fit_problems, policy_label
+from check_k8s_health.checks.shared.judge import RANK, Phrase, combine, failure_words, fit_problems, policy_label
 from check_k8s_health.checks.shared.read import Failure
 from check_k8s_health.model.policy import Policy
 
@@ -125,7 +125,9 @@ def judge_webhooks(survey: Survey, policy: Policy) -> Part:
         return _unread("webhooks", survey.webhook_miss)
     backends = dict(survey.backends)
     judged = tuple(_webhook(hook, backends, policy) for hook in survey.webhooks)
-    problems = [(item.state, item.problem) for item in judged if item.state != Ok and item.problem]
+    problems = _grouped(judged, lambda item: "webhooks block writes" if _enforced(item) else "webhooks not enforced",
+                        _named)
+    problems += [(item.state, item.problem) for item in judged if item.state != Ok and item.problem and not item.broken]
     lines: list[tuple[int, str]] = []
     # A forbidden or failing look-up fails alike for every service: said once, not once per service.
     said = [miss_words(backend) for backend in backends.values() if isinstance(backend, Failure)]
@@ -148,7 +150,7 @@ def judge_apiservices(survey: Survey, policy: Policy) -> Part:
     if survey.apiservices is None:
         return _unread("aggregated APIs", survey.apiservice_miss)
     judged = tuple(_apiservice(item, policy) for item in survey.apiservices)
-    problems = [(item.state, item.problem) for item in judged if item.state != Ok]
+    problems = _grouped(judged, lambda item: "aggregated APIs unavailable", _named)
     local = sum(not item.judged for item in judged)
     lines = _item_lines([item for item in judged if item.judged], "apiservice")
     if local:
@@ -211,6 +213,38 @@ def _apiservice(item: ApiService, policy: Policy) -> Judged:
                      MESSAGE_SHOWN + 40)
     return Judged(item, state, f"{item.name} unavailable: {short}" if state != Ok else "", f"{why} ({shown})",
                   broken=True, label=policy_label(state, Warn))
+
+
+def _grouped(judged: Sequence[Judged], kind: Callable[[Judged], str],
+             named: Callable[[Judged], str]) -> list[tuple[ServiceState, str]]:
+    """One problem per kind and state: a single item says it all (``webhook guard.example.com blocks CREATE ...:
+    service kube-system/guard not found``), several are named in one phrase with their short reasons (``3
+    aggregated APIs unavailable: v1beta1.metrics.k8s.io (ServiceNotFound), ...``), the long output says the rest."""
+    groups: dict[tuple[ServiceState, str], list[Judged]] = {}
+    for item in judged:
+        if item.broken and item.state != Ok and item.problem:
+            groups.setdefault((item.state, kind(item)), []).append(item)
+    problems = []
+    for (state, words), items in groups.items():
+        if len(items) == 1:
+            problems.append((state, items[0].problem))
+            continue
+        problems.append((state, Phrase(f"{len(items)} {words}", [named(item) for item in items])))
+    return problems
+
+
+def _enforced(judged: Judged) -> bool:
+    return isinstance(judged.item, Webhook) and judged.item.failure_policy != "Ignore"
+
+
+def _named(judged: Judged) -> str:
+    """An item in a phrase that names several: a webhook with what it matches, an APIService with its reason."""
+    item = judged.item
+    if isinstance(item, Webhook):
+        return f"{item.name} ({_what(item)})"
+    reason = one_line(item.reason, 40) if item.reason else "no reason given" if item.available is None else \
+        f"Available {one_line(str(item.available), 20)}"
+    return f"{item.name} ({reason})"
 
 
 def _what(hook: Webhook) -> str:

@@ -17,7 +17,15 @@ from nagiosplugin.state import Critical, Ok, ServiceState, Unknown, Warn
 from check_k8s_health.base.record import NamedTuple
 from check_k8s_health.base.text import one_line
 from check_k8s_health.checks.leaders.read import LeaderLease, Leaders, lease_name
-from check_k8s_health.checks.shared.judge import RANK, combine, duration, failure_words, fit_problems, policy_label
+from check_k8s_health.checks.shared.judge import (
+    RANK,
+    Phrase,
+    combine,
+    duration,
+    failure_words,
+    fit_problems,
+    policy_label,
+)
 from check_k8s_health.checks.shared.read import Failure
 from check_k8s_health.model.policy import Policy
 
@@ -82,7 +90,7 @@ def judge_leaders(leaders: Leaders, policy: Policy) -> LeadersVerdict:
         problems.append((leaderless[0].state, leaderless[0].sentence))
     elif leaderless:
         worst = max((item.state for item in leaderless), key=lambda state: RANK[state])
-        problems.append((worst, "no leader for " + ", ".join(item.short for item in leaderless)))
+        problems.append((worst, Phrase("no leader for", [item.short for item in leaderless], " ")))
     problems += [(item.state, item.sentence) for item in items
                  if not item.leaderless and item.state in (Critical, Warn, Unknown)]
     problems.sort(key=lambda problem: -RANK[problem[0]])

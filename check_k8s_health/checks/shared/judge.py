@@ -121,20 +121,51 @@ def duration(seconds: float) -> str:
     return f"{seconds // 3600:.0f} h"
 
 
+class Phrase(str):
+    """Words that name several items of one kind (``3 aggregated APIs unavailable: a (X), b (Y), c (Z)``): the
+    whole text wherever it is read, and on the status line as many names as fit, then "and N more", never a name
+    cut in half."""
+
+    head: str
+    names: tuple[str, ...]
+    separator: str
+
+    def __new__(cls, head: str, names: Sequence[str], separator: str = ": ") -> Phrase:
+        phrase = super().__new__(cls, f"{head}{separator}{', '.join(names)}")
+        phrase.head, phrase.names, phrase.separator = head, tuple(names), separator
+        return phrase
+
+    def fit(self, room: int) -> str:
+        if len(self) <= room or len(self.names) < 2:
+            return str(self)
+        shown = [self.names[0]]
+        for index, name in enumerate(self.names[1:], start=1):
+            more = len(self.names) - index - 1
+            tail = len(f" and {more} more") if more else 0
+            if len(self.head) + len(self.separator) + sum(len(text) + 2 for text in shown) + len(name) + tail > room:
+                break
+            shown.append(name)
+        left = len(self.names) - len(shown)
+        return f"{self.head}{self.separator}{', '.join(shown)}" + (f" and {left} more" if left else "")
+
+
 def fit_problems(problems: Sequence[str], fine: str, room: int) -> str:
     """The status-line words of a look-up within ``room`` characters: whole problems, worst first, as many as
-    fit (the first always, cut if it must be), then "and N more"; ``fine`` when there is none."""
+    fit (the first always, cut if it must be; a ``Phrase`` names what fits of its items), then "and N more";
+    ``fine`` when there is none."""
     if not problems:
         return fine
-    shown = [problems[0]]
-    for index, problem in enumerate(problems[1:], start=1):
+    shown: list[str] = []
+    for index, problem in enumerate(problems):
         more = len(problems) - index - 1
         tail = len(f"; and {more} more") if more else 0
-        if sum(len(text) + 2 for text in shown) + len(problem) + tail > room:
+        left = room - sum(len(text) + 2 for text in shown) - tail
+        text = problem.fit(left) if isinstance(problem, Phrase) else problem
+        if shown and len(text) > left:
             break
-        shown.append(problem)
-    left = len(problems) - len(shown)
-    return "; ".join(shown + ([f"and {left} more"] if left else []))
+        shown.append(text)
+    left_over = len(problems) - len(shown)
+    return "; ".join(shown + ([f"and {left_over} more"] if left_over else []))
 
 
 def policy_label(state: ServiceState, default: ServiceState) -> str:
