@@ -31,6 +31,8 @@ sys.path.insert(0, str(ROOT / "tests"))
 from fakeapi import FakeApiServer, Reply, etcd_down_routes, healthy_routes
 from fakeblind import healthy_blind_routes
 from fakecluster import control_plane
+from fakeleaders import HEALTHY as HEALTHY_LEASES
+from fakeleaders import leader_routes, lease_reply
 
 PLUGIN = str(Path(sys.executable).parent / "check_k8s_health")
 TOKEN = "bench-token-0123456789"
@@ -152,7 +154,8 @@ def import_check(server: FakeApiServer, env: dict[str, str]) -> None:
           + ", ".join(f"{name} {own / 1000:.1f}" for name, own in others.items()))
     unneeded = [name for name in ("yaml", "dataclasses", "_strptime", "concurrent.futures", "importlib.metadata",
                                   "check_k8s_health.access.execplugin", "check_k8s_health.output.machine",
-                                  *(f"check_k8s_health.checks.{check}.{stage}" for check in ("members", "blindspots")
+                                  *(f"check_k8s_health.checks.{check}.{stage}"
+                                    for check in ("members", "blindspots", "leaders")
                                     for stage in ("acquire", "read", "judge"))) if name in extra]
     print(f"  not needed by this run, imported anyway: {', '.join(unneeded) or 'none'}")
 
@@ -255,6 +258,18 @@ def main() -> None:
         met.append(target("  the same in CPU",
                           median([s.cpu for s in spots["check_k8s_health --webhooks --aggregated-apis"]])
                           / median([s.cpu for s in spots["check_k8s_health"]]), 1.15))
+
+        # The two recorded leader Leases asked beside /readyz; held for an hour, so both stay led while measured.
+        held = [lease_reply(HEALTHY_LEASES[name], spec={"leaseDurationSeconds": 3600})
+                for name in ("kube-scheduler", "kube-controller-manager")]
+        leaders = stack.enter_context(FakeApiServer(leader_routes(*held), ca=server.ca))
+        leader_args = [PLUGIN, "-s", leaders.url, "--certificate-authority", server.ca_file]
+        led = run({"check_k8s_health": leader_args, "check_k8s_health --leaders": [*leader_args, "--leaders"],
+                   "floor": contenders["floor"]}, rounds, env)
+        show("--leaders on a healthy control plane: two leader Leases beside /readyz", led)
+        met.append(target("--leaders / plain run of the same endpoint, CPU",
+                          median([s.cpu for s in led["check_k8s_health --leaders"]])
+                          / median([s.cpu for s in led["check_k8s_health"]]), 1.15))
 
         sick = stack.enter_context(FakeApiServer(etcd_down_routes(), ca=server.ca))
         failing = run({"check_k8s_health, etcd down, reasons": [PLUGIN, "-s", sick.url, "--certificate-authority",
