@@ -9,6 +9,10 @@ from typing import Optional
 
 from check_k8s_health.base.record import NamedTuple
 
+#: Where a body is cut (``truncated``), unless a look-up asks for more: a real verbose /readyz body is under 2 KiB,
+#: a MiB leaves room for thousands of sub-checks.
+MAX_BODY = 1024 * 1024
+
 
 class Answer(NamedTuple):
     """One complete HTTP answer, status first: the status decides, the body explains."""

@@ -39,13 +39,11 @@ from check_k8s_health.base.errors import (
 )
 from check_k8s_health.base.text import one_line
 from check_k8s_health.model.settings import Target
-from check_k8s_health.transport.answer import Answer
+from check_k8s_health.transport.answer import MAX_BODY, Answer
 
 #: Under nagiosplugin's logger, so ``-vvv`` shows these lines in the plugin output and nothing reaches stderr.
 _log = logging.getLogger("nagiosplugin.k8s_health.client")
 
-#: A real verbose /readyz body is under 2 KiB; a MiB leaves room for thousands of sub-checks.
-MAX_BODY = 1024 * 1024
 _CHUNK = 16 * 1024
 #: Connections kept per server: every endpoint asked at once has its own, and so has every reason look-up in
 #: flight; a run needs no more than that.

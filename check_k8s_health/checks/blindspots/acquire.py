@@ -34,10 +34,9 @@ from check_k8s_health.checks.blindspots.read import (
     parse_slices,
     parse_webhooks,
 )
-from check_k8s_health.checks.shared.read import Failure
+from check_k8s_health.checks.shared.read import Failure, parsed
 from check_k8s_health.model.settings import Settings, Target
-from check_k8s_health.transport.answer import Answer
-from check_k8s_health.transport.client import MAX_BODY, HealthClient
+from check_k8s_health.transport.client import HealthClient
 from check_k8s_health.transport.parallel import in_parallel
 
 ADMISSION = "/apis/admissionregistration.k8s.io/v1"
@@ -110,13 +109,13 @@ def _settled(result: object, what: str, via: Target) -> Any:
 def _webhooks(client: HealthClient, via: Target, what: str, budget: Deadline) -> Parsed[list[Webhook]]:
     answer = client.get(PATHS[what], budget=budget, describe=f"the {what} from {via.name}", max_body=MAX_LIST)
     kind = "validating" if what == VALIDATING else "mutating"
-    return _parse(answer, what, via, lambda text: parse_webhooks(text, kind), MAX_LIST)
+    return parsed(answer, what, via, lambda text: parse_webhooks(text, kind), MAX_LIST)
 
 
 def _apiservices(client: HealthClient, via: Target, budget: Deadline) -> Parsed[list[ApiService]]:
     answer = client.get(PATHS[APISERVICES], budget=budget, describe=f"the {APISERVICES} from {via.name}",
                         max_body=MAX_LIST)
-    return _parse(answer, APISERVICES, via, parse_apiservices, MAX_LIST)
+    return parsed(answer, APISERVICES, via, parse_apiservices, MAX_LIST)
 
 
 def _backend(client: HealthClient, via: Target, service: Service, budget: Deadline) -> Parsed[Backend]:
@@ -126,22 +125,11 @@ def _backend(client: HealthClient, via: Target, service: Service, budget: Deadli
     answer = client.get(f"/apis/discovery.k8s.io/v1/namespaces/{namespace}/endpointslices",
                         (("labelSelector", f"kubernetes.io/service-name={service[1]}"),), budget=budget,
                         describe=f"the {SLICES} of service {shown} from {via.name}")
-    parsed = _parse(answer, SLICES, via, parse_slices)
-    if isinstance(parsed, Failure) or parsed.exists:
-        return parsed
+    slices = parsed(answer, SLICES, via, parse_slices)
+    if isinstance(slices, Failure) or slices.exists:
+        return slices
     answer = client.get(f"/api/v1/namespaces/{namespace}/services/{name}", budget=budget,
                         describe=f"the service {shown} from {via.name}")
     if answer.status == 404:
         return Backend(0, 0, exists=False)
-    return _parse(answer, SERVICES, via, parse_service)
-
-
-def _parse(answer: Answer, what: str, via: Target, parse: Callable[[str], T], limit: int = MAX_BODY) -> Parsed[T]:
-    if answer.status != 200:
-        return Failure(what, via, answer)
-    if answer.truncated:
-        return Failure(what, via, answer, why=f"it is larger than {limit // (1024 * 1024)} MiB")
-    try:
-        return parse(answer.body)
-    except ValueError as exc:
-        return Failure(what, via, answer, why=str(exc))
+    return parsed(answer, SERVICES, via, parse_service)

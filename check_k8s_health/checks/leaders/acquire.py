@@ -14,7 +14,7 @@ from urllib.parse import quote
 from check_k8s_health.base.deadline import Deadline
 from check_k8s_health.base.errors import PluginError
 from check_k8s_health.checks.leaders.read import LeaderLease, Leaders, parse_lease, what
-from check_k8s_health.checks.shared.read import Failure
+from check_k8s_health.checks.shared.read import Failure, parsed
 from check_k8s_health.model.settings import Settings, Target
 from check_k8s_health.transport.client import HealthClient
 from check_k8s_health.transport.parallel import in_parallel
@@ -42,11 +42,4 @@ def _lease(client: HealthClient, via: Target, namespace: str, name: str,
            budget: Deadline) -> Union[LeaderLease, Failure]:
     path = LEASE_PATH.format(namespace=quote(namespace, safe=""), name=quote(name, safe=""))
     answer = client.get(path, budget=budget, describe=f"the {what(namespace, name)} from {via.name}")
-    if answer.status != 200:
-        return Failure(what(namespace, name), via, answer)
-    if answer.truncated:
-        return Failure(what(namespace, name), via, answer, why="it is larger than 1 MiB")
-    try:
-        return parse_lease(answer.body, answer.date, namespace, name)
-    except ValueError as exc:
-        return Failure(what(namespace, name), via, answer, why=str(exc))
+    return parsed(answer, what(namespace, name), via, lambda text: parse_lease(text, answer.date, namespace, name))

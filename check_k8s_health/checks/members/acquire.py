@@ -23,7 +23,7 @@ from check_k8s_health.checks.members.read import (
     parse_leases,
     parse_slice,
 )
-from check_k8s_health.checks.shared.read import Failure
+from check_k8s_health.checks.shared.read import Failure, parsed
 from check_k8s_health.model.settings import Settings, Target
 from check_k8s_health.transport.client import HealthClient
 from check_k8s_health.transport.parallel import in_parallel
@@ -81,23 +81,12 @@ def _list(client: HealthClient, target: Target, budget: Deadline) -> Roster:
         answer = client.get(ENDPOINTS_PATH, budget=budget, describe=f"the {ENDPOINTS} from {target.name}")
         what, parse = ENDPOINTS, parse_endpoints
     source = f"{what} via {target.url}"
-    if answer.status != 200:
-        return Roster(source, failure=Failure(what, target, answer))
-    if answer.truncated:
-        return Roster(source, failure=Failure(what, target, answer, why="it is larger than 1 MiB"))
-    try:
-        return Roster(source, parse(answer.body), via=target)
-    except ValueError as exc:
-        return Roster(source, failure=Failure(what, target, answer, why=str(exc)))
+    listing = parsed(answer, what, target, parse)
+    if isinstance(listing, Failure):
+        return Roster(source, failure=listing)
+    return Roster(source, listing, via=target)
 
 
 def _leases(client: HealthClient, target: Target, budget: Deadline) -> Union[Leases, Failure]:
     answer = client.get(LEASES_PATH, LEASE_SELECTOR, budget=budget, describe=f"the {LEASES} from {target.name}")
-    if answer.status != 200:
-        return Failure(LEASES, target, answer)
-    if answer.truncated:
-        return Failure(LEASES, target, answer, why="it is larger than 1 MiB")
-    try:
-        return parse_leases(answer.body, answer.date)
-    except ValueError as exc:
-        return Failure(LEASES, target, answer, why=str(exc))
+    return parsed(answer, LEASES, target, lambda text: parse_leases(text, answer.date))

@@ -11,14 +11,14 @@ from __future__ import annotations
 import datetime
 import json
 import re
-from collections.abc import Mapping
-from typing import Any, Optional
+from collections.abc import Callable, Mapping
+from typing import Any, Optional, TypeVar, Union
 
 from check_k8s_health.base.errors import PluginError
 from check_k8s_health.base.record import NamedTuple
 from check_k8s_health.base.text import one_line
 from check_k8s_health.model.settings import Target
-from check_k8s_health.transport.answer import Answer
+from check_k8s_health.transport.answer import MAX_BODY, Answer
 
 
 class Failure(NamedTuple):
@@ -31,6 +31,23 @@ class Failure(NamedTuple):
     answer: Optional[Answer] = None
     error: Optional[PluginError] = None
     why: str = ""
+
+
+T = TypeVar("T")
+
+
+def parsed(answer: Answer, what: str, target: Target, parse: Callable[[str], T],
+           limit: int = MAX_BODY) -> Union[T, Failure]:
+    """What an answer holds, or the ``Failure`` that says why it holds nothing usable: its status, a body cut at
+    ``limit`` (the one the request was made with), or text that ``parse`` refused with a ``ValueError``."""
+    if answer.status != 200:
+        return Failure(what, target, answer)
+    if answer.truncated:
+        return Failure(what, target, answer, why=f"it is larger than {limit // (1024 * 1024)} MiB")
+    try:
+        return parse(answer.body)
+    except ValueError as exc:
+        return Failure(what, target, answer, why=str(exc))
 
 
 def json_object(text: str, kind: str) -> Mapping[str, Any]:
