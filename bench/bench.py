@@ -32,7 +32,7 @@ from fakeapi import FakeApiServer, Reply, etcd_down_routes, healthy_routes
 from fakeblind import healthy_blind_routes
 from fakecluster import control_plane
 from fakeleaders import HEALTHY as HEALTHY_LEASES
-from fakeleaders import leader_routes, lease_reply
+from fakeleaders import control_plane_routes, leader_routes, lease_reply, metrics_body, metrics_reply
 
 PLUGIN = str(Path(sys.executable).parent / "check_k8s_health")
 TOKEN = "bench-token-0123456789"
@@ -154,8 +154,9 @@ def import_check(server: FakeApiServer, env: dict[str, str]) -> None:
           + ", ".join(f"{name} {own / 1000:.1f}" for name, own in others.items()))
     unneeded = [name for name in ("yaml", "dataclasses", "_strptime", "concurrent.futures", "importlib.metadata",
                                   "check_k8s_health.access.execplugin", "check_k8s_health.output.machine",
+                                  "check_k8s_health.transport.tls",
                                   *(f"check_k8s_health.checks.{check}.{stage}"
-                                    for check in ("members", "blindspots", "leaders")
+                                    for check in ("members", "blindspots", "leaders", "writes", "etcdsize")
                                     for stage in ("acquire", "read", "judge"))) if name in extra]
     print(f"  not needed by this run, imported anyway: {', '.join(unneeded) or 'none'}")
 
@@ -270,6 +271,29 @@ def main() -> None:
         met.append(target("--leaders / plain run of the same endpoint, CPU",
                           median([s.cpu for s in led["check_k8s_health --leaders"]])
                           / median([s.cpu for s in led["check_k8s_health"]]), 1.15))
+
+        # The same Leases, the probe Lease taking its write, and a /metrics of a real idle server's 1.6 MB.
+        plane = stack.enter_context(FakeApiServer(control_plane_routes(None, None, *held), ca=server.ca))
+        plane_args = [PLUGIN, "-s", plane.url, "--certificate-authority", server.ca_file]
+        probe = [*plane_args, "--leaders", "--write-probe"]
+        every = [*probe, "--etcd-quota", "2GiB"]
+        wrote = run({"check_k8s_health": plane_args, "check_k8s_health --leaders --write-probe": probe,
+                     "check_k8s_health --leaders --write-probe --etcd-quota": every, "floor": contenders["floor"]},
+                    rounds, env)
+        show("the control plane: --leaders --write-probe, and with --etcd-quota (a 1.6 MB /metrics)", wrote)
+        met.append(target("--leaders --write-probe / plain run of the same endpoint, CPU",
+                          median([s.cpu for s in wrote["check_k8s_health --leaders --write-probe"]])
+                          / median([s.cpu for s in wrote["check_k8s_health"]]), 1.15))
+        met.append(target("--leaders --write-probe --etcd-quota / plain run, CPU",
+                          median([s.cpu for s in wrote["check_k8s_health --leaders --write-probe --etcd-quota"]])
+                          / median([s.cpu for s in wrote["check_k8s_health"]]), 1.35))
+        # A /metrics of 30 MB (a large cluster's), its storage lines where a real one has them: the time it costs.
+        large = stack.enter_context(FakeApiServer(control_plane_routes(
+            None, metrics_reply(metrics_body(size=30_000_000)), *held), ca=server.ca))
+        large_args = [PLUGIN, "-s", large.url, "--certificate-authority", server.ca_file]
+        big = run({"check_k8s_health": large_args, "check_k8s_health --etcd-quota, 30 MB /metrics":
+                   [*large_args, "--etcd-quota", "2GiB"], "floor": contenders["floor"]}, rounds, env)
+        show("--etcd-quota with a 30 MB /metrics (the storage lines at 55 %, read up to there)", big)
 
         sick = stack.enter_context(FakeApiServer(etcd_down_routes(), ca=server.ca))
         failing = run({"check_k8s_health, etcd down, reasons": [PLUGIN, "-s", sick.url, "--certificate-authority",

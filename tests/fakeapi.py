@@ -222,6 +222,8 @@ class Seen:
     path: str
     query: list[tuple[str, str]]
     headers: dict[str, str]
+    #: The request body as it arrived (a write's patch), up to 64 KiB.
+    body: bytes = b""
 
     def header(self, name: str) -> Optional[str]:
         """HTTP header names are case-insensitive, and clients differ in how they spell them."""
@@ -427,37 +429,41 @@ class _Handler(BaseHTTPRequestHandler):
         for name, value in self.headers.items():
             headers[name] = f"{headers[name]}, {value}" if name in headers else value
         fake = self._fake
+        body = self._read_request_body()
         fake._record(
             Seen(
                 method=self.command,
                 path=split.path,
                 query=urllib.parse.parse_qsl(split.query, keep_blank_values=True),
                 headers=headers,
+                body=body,
             )
         )
-        self._discard_request_body()
         has_client_cert = isinstance(self.connection, ssl.SSLSocket) and bool(self.connection.getpeercert())
         reply = fake._reply_for(split.path, self.headers.get_all("Authorization") or [], has_client_cert,
                                 urllib.parse.unquote(split.query))
         self._send(reply, send_body)
 
-    def _discard_request_body(self) -> None:
+    def _read_request_body(self) -> bytes:
         # A body left unread would be taken for the next request on this keep-alive connection.
         if self.headers.get("Transfer-Encoding"):
             self.close_connection = True
-            return
+            return b""
         length = self.headers.get("Content-Length")
+        kept = b""
         if length is not None:
             try:
                 remaining = int(length)
             except ValueError:
                 self.close_connection = True
-                return
+                return b""
             while remaining > 0:
                 chunk = self.rfile.read(min(remaining, 65536))
                 if not chunk:
                     break
                 remaining -= len(chunk)
+                kept = (kept + chunk)[:65536]
+        return kept
 
     def _send(self, reply: Reply, send_body: bool) -> None:
         stopping = self._fake._stopping

@@ -113,8 +113,44 @@ def test_leader_role_reads_exactly_the_default_leader_leases() -> None:
                                     "namespace": account["metadata"]["namespace"]}]
 
 
-def test_no_role_may_write_a_lease() -> None:
-    writes = [(doc["metadata"]["name"], rule) for doc in DOCS if doc["kind"] in ("Role", "ClusterRole")
-              for rule in doc["rules"] if "leases" in rule.get("resources", ())
-              and set(rule["verbs"]) - {"get", "list", "watch"}]
-    assert writes == []
+def test_no_role_may_write_a_lease_but_the_probes_own() -> None:
+    """A monitoring account that could renew kube-scheduler's Lease could hold its leadership: the one Lease it
+    may write is its own, by name, and only with patch (never update, create or delete)."""
+    from check_k8s_health.checks.writes.judge import ROLE
+    from check_k8s_health.checks.writes.read import PROBE_LEASE
+
+    writes = [(doc["metadata"].get("namespace"), doc["metadata"]["name"], rule) for doc in DOCS
+              if doc["kind"] in ("Role", "ClusterRole") for rule in doc["rules"]
+              if {"leases", "*"} & set(rule.get("resources", ())) and set(rule["verbs"]) - {"get", "list", "watch"}]
+    namespace, name = PROBE_LEASE
+    assert writes == [(namespace, ROLE, {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"],
+                                         "resourceNames": [name], "verbs": ["get", "patch"]})]
+    assert not any("*" in rule.get(field, ()) for doc in DOCS if doc["kind"] in ("Role", "ClusterRole")
+                   for rule in doc["rules"] for field in ("apiGroups", "resources", "verbs"))
+
+
+def test_the_probe_lease_is_shipped_and_its_role_bound_to_the_account() -> None:
+    from check_k8s_health.checks.writes.judge import ROLE
+    from check_k8s_health.checks.writes.read import HOLDER, PROBE_LEASE
+
+    namespace, name = PROBE_LEASE
+    lease = _named("Lease", name)
+    assert (lease["apiVersion"], lease["metadata"]["namespace"]) == ("coordination.k8s.io/v1", namespace)
+    assert lease["spec"]["holderIdentity"] == HOLDER
+    assert DOCS.index(_one("Namespace")) < DOCS.index(lease)  # kubectl apply creates the namespace first
+    binding = _named("RoleBinding", ROLE)
+    account = _one("ServiceAccount")
+    assert binding["metadata"]["namespace"] == namespace
+    assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": ROLE}
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": account["metadata"]["name"],
+                                    "namespace": account["metadata"]["namespace"]}]
+
+
+def test_metrics_has_its_own_cluster_role() -> None:
+    """Only --etcd-quota needs /metrics, which reveals the cluster's shape: apart, so it can be left out."""
+    from check_k8s_health.checks.etcdsize.judge import CLUSTER_ROLE
+
+    assert _named("ClusterRole", CLUSTER_ROLE)["rules"] == [{"nonResourceURLs": ["/metrics"], "verbs": ["get"]}]
+    assert _named("ClusterRoleBinding", CLUSTER_ROLE)["roleRef"]["name"] == CLUSTER_ROLE
+    assert not any("/metrics" in rule.get("nonResourceURLs", ()) for doc in DOCS if doc["kind"] == "ClusterRole"
+                   and doc["metadata"]["name"] != CLUSTER_ROLE for rule in doc["rules"])

@@ -35,10 +35,10 @@ def test_options_table_names_every_option() -> None:
 
 def test_perfdata_table_names_the_emitted_labels() -> None:
     labels = set(re.findall(r"^\| `(<endpoint>_\w+|cert_days_left|members_\w+|webhooks\w*|apiservices\w*|"
-                            r"leader_<name>_age)`", OUTPUT, re.MULTILINE))
+                            r"leader_<name>_age|write_time|etcd_db_size)`", OUTPUT, re.MULTILINE))
     assert labels == {"<endpoint>_time", "<endpoint>_checks", "<endpoint>_failed", "cert_days_left",
                       "members_listed", "members_alive", "webhooks", "webhooks_unserved", "apiservices",
-                      "apiservices_unavailable", "leader_<name>_age"}
+                      "apiservices_unavailable", "leader_<name>_age", "write_time", "etcd_db_size"}
 
 
 def test_version_has_one_source() -> None:

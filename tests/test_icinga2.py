@@ -53,6 +53,13 @@ EVERY_VARIABLE: dict[str, Value] = {
     "aggregated_apis": True,
     "leaders": True,
     "leader_lease": ["kube-system/cloud-controller-manager", "cert-manager/cert-manager-controller"],
+    "write_probe": True,
+    "write_lease": "monitoring/probe-host-1",
+    "etcd_quota": "8GiB",
+    "write_warning": 1,
+    "write_critical": "2.5",
+    "etcd_warning": 70,
+    "etcd_critical": 90,
     "exclude": ["etcd", "informer-sync"],
     "kubeconfig": "/nonexistent/kubeconfig",
     "context": "admin@kubernetes",
@@ -245,6 +252,9 @@ def _services(healthy: FakeApiServer, etcd_down: FakeApiServer, plane: ControlPl
         # the control plane's loops: its scheduler stopped, its controller manager unable to start
         "leaders": {"server": blind.url, "leaders": True, "leader_lease": ["kube-system/kube-scheduler"],
                     "timeout": 10},
+        # etcd out of space: the write refused, the size near the quota, with the thresholds the example sets
+        "writes": {"server": blind.url, "write_probe": True, "etcd_quota": "2GiB", "etcd_warning": 70,
+                   "write_critical": 2, "timeout": 11},
     }
 
 
@@ -389,7 +399,25 @@ def test_daemon_sees_what_readyz_cannot(daemon_run: DaemonRun) -> None:
 
 
 def _leaderless() -> dict[str, Reply]:
-    return {SCHEDULER: lease_reply(SCHEDULER_STOPPED), CONTROLLER_MANAGER: lease_reply(CONTROLLER_MANAGER_CRASHING)}
+    from fakeleaders import PROBE, PROBE_NOSPACE, metrics_body, metrics_reply, probe_reply
+
+    full = metrics_body(b'apiserver_storage_size_bytes{cluster="etcd-0"} 1.6e+09\n')
+    return {SCHEDULER: lease_reply(SCHEDULER_STOPPED), CONTROLLER_MANAGER: lease_reply(CONTROLLER_MANAGER_CRASHING),
+            PROBE: probe_reply(PROBE_NOSPACE), "/metrics": metrics_reply(full)}
+
+
+def test_daemon_runs_the_write_probe_and_the_etcd_size(daemon_run: DaemonRun) -> None:
+    result = daemon_run.results["writes"]
+    assert result.state == 2, result
+    assert result.output.split("\n", 1)[0] == (
+        "K8S_HEALTH CRITICAL - readyz: all 33 sub-checks passed; etcd is out of space: every write is refused; "
+        "etcd is 75 % full (1.49 GiB of 2 GiB, --etcd-warning 70): at 100 % every write is refused"), result
+    line = daemon_run.command_lines["writes"]
+    assert "'--etcd-quota' '2GiB'" in line and "'--etcd-warning' '70'" in line and "'--write-probe'" in line
+    assert "'--write-critical' '2'" in line
+    assert re.search(r"(^| )write_time=[\d.]+s;;2;0( |$)", result.perfdata), result.perfdata
+    assert re.search(r"(^| )etcd_db_size=1600000000B;1503238553;2040109465;0;2147483648( |$)", result.perfdata), \
+        result.perfdata
 
 
 def test_daemon_judges_the_leaders(daemon_run: DaemonRun) -> None:

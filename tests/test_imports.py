@@ -20,8 +20,10 @@ _PROBE = ("import atexit, json, sys\n"
 MEMBERS_ONLY = {f"check_k8s_health.checks.members.{stage}" for stage in ("acquire", "read", "judge")}
 BLIND_ONLY = {f"check_k8s_health.checks.blindspots.{stage}" for stage in ("acquire", "read", "judge")}
 LEADERS_ONLY = {f"check_k8s_health.checks.leaders.{stage}" for stage in ("acquire", "read", "judge")}
+WRITES_ONLY = {f"check_k8s_health.checks.writes.{stage}" for stage in ("acquire", "read", "judge")}
+ETCD_ONLY = {f"check_k8s_health.checks.etcdsize.{stage}" for stage in ("acquire", "read", "judge")}
 SOME_RUNS_ONLY = {"yaml", "check_k8s_health.access.execplugin", "check_k8s_health.output.machine", "_strptime",
-                  "dataclasses"}
+                  "dataclasses", "check_k8s_health.transport.tls"}
 
 
 def _modules(*args: str) -> set[str]:
@@ -35,7 +37,7 @@ def test_a_plain_run_imports_nothing_it_does_not_need() -> None:
     with FakeApiServer(healthy_routes()) as server:
         modules = _modules("-s", server.url, "--certificate-authority", server.ca_file)
     assert "check_k8s_health.run.engine" in modules  # the probe sees the run's modules
-    unneeded = MEMBERS_ONLY | BLIND_ONLY | LEADERS_ONLY | SOME_RUNS_ONLY
+    unneeded = MEMBERS_ONLY | BLIND_ONLY | LEADERS_ONLY | WRITES_ONLY | ETCD_ONLY | SOME_RUNS_ONLY
     assert not modules & unneeded, modules & unneeded
 
 
@@ -64,4 +66,15 @@ def test_a_leaders_run_imports_their_modules_and_no_other_checks(mode: list[str]
     with FakeApiServer(leader_routes()) as server:
         modules = _modules("-s", server.url, "--certificate-authority", server.ca_file, "--leaders", *mode)
     assert modules >= LEADERS_ONLY
-    assert not modules & (MEMBERS_ONLY | BLIND_ONLY)
+    assert not modules & (MEMBERS_ONLY | BLIND_ONLY | WRITES_ONLY | ETCD_ONLY)
+
+
+@pytest.mark.parametrize("mode", [[], ["--output", "json"]])
+def test_the_write_probe_and_the_etcd_size_import_theirs_alone(mode: list[str]) -> None:
+    from fakeleaders import control_plane_routes
+
+    with FakeApiServer(control_plane_routes()) as server:
+        probe = _modules("-s", server.url, "--certificate-authority", server.ca_file, "--write-probe", *mode)
+        size = _modules("-s", server.url, "--certificate-authority", server.ca_file, "--etcd-quota", "2GiB", *mode)
+    assert probe >= WRITES_ONLY and not probe & (ETCD_ONLY | LEADERS_ONLY | MEMBERS_ONLY | BLIND_ONLY)
+    assert size >= ETCD_ONLY and not size & (WRITES_ONLY | LEADERS_ONLY | MEMBERS_ONLY | BLIND_ONLY)

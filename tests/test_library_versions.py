@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import pytest
 
-from check_k8s_health import cli
-from check_k8s_health.transport import client
+from check_k8s_health.command import parser as cli
+from check_k8s_health.transport import tls
 
 #: What a certificate without the asked name gives, by urllib3 version.
 MISMATCH = {
@@ -33,6 +33,6 @@ def test_other_usage_errors_pass_unchanged() -> None:
 
 @pytest.mark.parametrize("innermost", list(MISMATCH.values()), ids=list(MISMATCH))
 def test_a_name_mismatch_names_the_certificates_names_on_every_urllib3(innermost: str) -> None:
-    failed = client._tls_error(f"SSLError({innermost})", "127.0.0.1:6443", innermost)
+    failed = tls.tls_error(f"SSLError({innermost})", "127.0.0.1:6443", innermost)
     assert str(failed) == ("TLS error: the server certificate is valid for '127.0.0.1', not kubernetes: give "
                            "--tls-server-name with one of those names")

@@ -122,7 +122,7 @@ def test_every_lease_stale_while_every_member_is_ready_means_writes_are_failing(
         run = run_plugin(*plane.lb_args, "--members")
     assert (run.code, run.first_line) == (1, "K8S_HEALTH WARNING - 3 of 3 API servers healthy; no API server has "
                                              "renewed its identity Lease for 75 s while all answer ready: writes are "
-                                             "failing; is etcd out of space (etcdctl alarm list)?")
+                                             "failing, is etcd out of space? --write-probe tells")
 
 
 def test_every_lease_stale_while_a_member_is_down_names_the_hosts() -> None:

@@ -31,7 +31,20 @@ from conftest import run_plugin
 from consumers import need, readable_copy, world_readable_dir
 from fakeapi import FakeApiServer, Reply, etcd_down_routes, healthy_routes
 from fakeblind import broken_webhook_routes
-from fakeleaders import CONTROLLER_MANAGER, CONTROLLER_MANAGER_CRASHING, SCHEDULER, SCHEDULER_STOPPED, lease_reply
+from fakeleaders import (
+    CONTROLLER_MANAGER,
+    CONTROLLER_MANAGER_CRASHING,
+    METRICS_AFTER_DEFRAG,
+    PROBE,
+    PROBE_NOSPACE_AFTER_DEFRAG,
+    SCHEDULER,
+    SCHEDULER_STOPPED,
+    lease_reply,
+    metrics_body,
+    metrics_reply,
+    probe_reply,
+    storage_lines,
+)
 
 CONTRIB = Path(__file__).resolve().parent.parent / "contrib"
 NAGIOS_COMMANDS = CONTRIB / "nagios" / "commands.cfg"
@@ -162,7 +175,7 @@ def test_nagios4_accepts_the_shipped_definitions() -> None:
         assert "Total Errors:   0" in result.stdout and "Total Warnings: 0" in result.stdout, result.stdout
         assert "Things look okay" in result.stdout
         # Our files were read: 4 services on k8s-api plus one per control-plane node; 1 + 3 hosts.
-        assert "Checked 8 services." in result.stdout and "Checked 4 hosts." in result.stdout, result.stdout
+        assert "Checked 9 services." in result.stdout and "Checked 4 hosts." in result.stdout, result.stdout
         assert "Checked 1 host groups." in result.stdout, result.stdout
     finally:
         shutil.rmtree(folder, ignore_errors=True)
@@ -197,7 +210,7 @@ def test_nagios4_rejects_a_copy_with_a_typo(name: str, old: str, new: str, error
 
 def test_nagios_commands_take_the_token_from_a_file_only() -> None:
     lines = re.findall(r"^\s*command_line\s+(.*)$", NAGIOS_COMMANDS.read_text(), re.MULTILINE)
-    assert len(lines) == 5
+    assert len(lines) == 6
     for line in lines:
         assert line.startswith(SHIPPED_PLUGIN + " ")
         assert _first_option_value(line, "--token-file") == "/etc/nagios4/k8s-token"
@@ -211,7 +224,7 @@ def test_the_docs_show_the_shipped_lines() -> None:
     nrpe = (CONTRIB.parent / "docs" / "nrpe.md").read_text()
     shipped = NAGIOS_COMMANDS.read_text()
     lines = re.findall(r"^ +command_line +.+$", nagios, re.MULTILINE)
-    assert len(lines) == 5 and all(line in shipped for line in lines), lines
+    assert len(lines) == 6 and all(line in shipped for line in lines), lines
     assert "check_k8s_health!https://10.0.0.10:6443!readyz" in NAGIOS_SERVICES.read_text()
     lines = re.findall(r"^command\[.+$", nrpe, re.MULTILINE)
     assert sorted(lines) == sorted(re.findall(r"^command\[.+$", NRPE_COMMANDS.read_text(), re.MULTILINE))
@@ -225,7 +238,7 @@ def test_the_docs_show_the_shipped_lines() -> None:
 def _nrpe_command_lines() -> dict[str, str]:
     commands = dict(re.findall(r"^command\[([^\]]+)\]=(.+)$", NRPE_COMMANDS.read_text(), re.MULTILINE))
     assert set(commands) == {"k8s_readyz", "k8s_livez", "k8s_health", "k8s_members", "k8s_blind_spots",
-                             "k8s_leaders"}
+                             "k8s_leaders", "k8s_writes"}
     return commands
 
 
@@ -351,6 +364,22 @@ def test_nrpe_blind_spots_name_the_webhook_that_blocks_writes(nrpe: Nrpe) -> Non
                                     "more\n"), result.stdout
     assert "[-] apiservice v1beta1.metrics.k8s.io: ServiceNotFound" in result.stdout
     assert "webhooks_unserved=2;;;0" in result.stdout and "apiservices_unavailable=3;;;0" in result.stdout
+
+
+def test_nrpe_writes_say_etcd_is_out_of_space(nrpe: Nrpe) -> None:
+    from fakeleaders import PROBE_NOSPACE, control_plane_routes, probe_reply
+
+    nrpe.set_routes(control_plane_routes(probe_reply(PROBE_NOSPACE)))
+    try:
+        result = nrpe.query("-c", "k8s_writes")
+    finally:
+        nrpe.set_routes(healthy_routes())
+    assert result.returncode == 2, result.stdout
+    assert result.stdout.startswith("K8S_HEALTH CRITICAL - readyz: all 33 sub-checks passed; etcd is out of space: "
+                                    "every write is refused; etcd under 1 % of quota (280 KiB of 2 GiB)\n"), \
+        result.stdout
+    assert "etcdctl alarm disarm" in result.stdout
+    assert re.search(r" etcd_db_size=286720B;1717986918;2040109465;0;2147483648 ", result.stdout), result.stdout
 
 
 def test_nrpe_leaders_name_the_loops_without_a_leader(nrpe: Nrpe) -> None:
@@ -523,6 +552,11 @@ define service {{
     service_description     k8s leaders
     check_command           check_k8s_health_leaders!{blind}
 }}
+define service {{
+    use                     k8s-test-service
+    service_description     k8s etcd writes and size
+    check_command           check_k8s_health_writes!{blind}!1GiB
+}}
 define command {{
     command_name            check_nrpe_port
     command_line            {check_nrpe} -H $HOSTADDRESS$ -p {nrpe_port} -c $ARG1$
@@ -544,8 +578,10 @@ def test_nagios_runs_the_command_and_stores_state_output_and_perfdata(consumer_p
         with FakeApiServer(healthy_routes(), token=TOKEN, anonymous=False, ca=ca) as healthy, \
                 FakeApiServer(etcd_down_routes(), token=TOKEN, anonymous=False, ca=ca) as down, \
                 FakeApiServer({**broken_webhook_routes(), SCHEDULER: lease_reply(SCHEDULER_STOPPED),
-                               CONTROLLER_MANAGER: lease_reply(CONTROLLER_MANAGER_CRASHING)}, token=TOKEN,
-                              anonymous=False, ca=ca) as blind:
+                               CONTROLLER_MANAGER: lease_reply(CONTROLLER_MANAGER_CRASHING),
+                               PROBE: probe_reply(PROBE_NOSPACE_AFTER_DEFRAG),
+                               "/metrics": metrics_reply(metrics_body(storage_lines(METRICS_AFTER_DEFRAG)))},
+                              token=TOKEN, anonymous=False, ca=ca) as blind:
             ca_file = readable_copy(healthy.ca_file, folder, "k8s-ca.crt")
             token_file = _token_file(folder, TOKEN)
             commands = NAGIOS_COMMANDS.read_text()
@@ -563,7 +599,7 @@ def test_nagios_runs_the_command_and_stores_state_output_and_perfdata(consumer_p
             cfg = _nagios_main_cfg(folder, [str(folder / "commands.cfg"), str(folder / "objects.cfg")], schedule)
             verified = _nagios_verify(cfg)
             assert verified.returncode == 0, verified.stdout
-            services = _run_nagios_until_checked(cfg, folder / "var" / "status.dat", count=5, seconds=30)
+            services = _run_nagios_until_checked(cfg, folder / "var" / "status.dat", count=6, seconds=30)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     by_name = {service["service_description"]: service for service in services}
@@ -592,6 +628,11 @@ def test_nagios_runs_the_command_and_stores_state_output_and_perfdata(consumer_p
     assert re.fullmatch(r"K8S_HEALTH CRITICAL - readyz: all 33 sub-checks passed: no leader for kube-scheduler "
                         r"\(\d\d s\), kube-controller-manager \(\d\d s\)", leaders["plugin_output"]), leaders
     assert "new pods stay Pending" in leaders["long_plugin_output"], leaders
+    writes = by_name["k8s etcd writes and size"]
+    assert writes["current_state"] == "2", writes
+    assert writes["plugin_output"] == ("K8S_HEALTH CRITICAL - readyz: all 33 sub-checks passed: etcd is out of space: "
+                                       "every write is refused: etcd under 1 % of quota (212 KiB of 1 GiB)"), writes
+    assert "etcd_db_size=217088B;858993459;1020054732;0;1073741824" in writes["performance_data"].split(), writes
     via_nrpe = by_name["k8s health via nrpe"]
     assert via_nrpe["current_state"] == "0", via_nrpe
     # Nagios replaces every ";" in plugin_output with ":" (base/checks.c), so the plugin's "; " between endpoints

@@ -180,8 +180,8 @@ def test_judging_the_list(roster: Roster, expect: Optional[int], state: object, 
     assert (verdict.state, verdict.problems, verdict.known) == (state, problems, known)
 
 
-WRITES_FAILING = ("no API server has renewed its identity Lease for 61 s while all answer ready: writes are failing; "
-                  "is etcd out of space (etcdctl alarm list)?")
+WRITES_FAILING = ("no API server has renewed its identity Lease for 61 s while all answer ready: writes are failing, "
+                  "is etcd out of space? --write-probe tells")
 
 
 @pytest.mark.parametrize(("ages", "all_ready", "problems"), [
@@ -196,6 +196,14 @@ def test_leases_that_all_stopped_while_every_member_is_ready_mean_failing_writes
     settings = Settings(targets=(TARGET,), endpoints=("readyz",), members=True)
     verdict = judge_roster(_roster(3, ages), settings, 3, all_ready=all_ready)
     assert (verdict.state, verdict.problems) == (Warn, problems)
+
+
+def test_with_the_write_probe_in_the_run_its_own_words_tell_the_cause() -> None:
+    settings = Settings(targets=(TARGET,), endpoints=("readyz",), members=True,
+                        write_lease=("monitoring", "check-k8s-health"))
+    verdict = judge_roster(_roster(3, [61, 70, 75]), settings, 3, all_ready=True)
+    assert verdict.problems == ("no API server has renewed its identity Lease for 61 s while all answer ready: "
+                                "writes are failing",)
 
 
 def test_an_empty_list_is_critical_and_says_so() -> None:

@@ -135,7 +135,7 @@ def master_keys(export: dict[str, Any]) -> tuple[str, str]:
     """The keys of the two items that run the plugin for the health endpoints: the JSON document and the discovery
     rule."""
     (document,) = [item["key"] for item in the_template(export)["items"]
-                   if item.get("type") != "DEPENDENT" and not _is_blind(item["key"])]
+                   if item.get("type") != "DEPENDENT" and not _is_blind(item["key"]) and not _is_control(item["key"])]
     (discovery,) = [rule["key"] for rule in the_template(export)["discovery_rules"]]
     return document, discovery
 
@@ -149,6 +149,17 @@ def blind_key(export: dict[str, Any]) -> str:
 
 def _is_blind(key: str) -> bool:
     return key.startswith("k8s.health.blind.") or '"--webhooks"' in key
+
+
+def control_key(export: dict[str, Any]) -> str:
+    """The key of the item that runs the plugin with --leaders --write-probe --etcd-quota."""
+    (key,) = [item["key"] for item in the_template(export)["items"]
+              if item.get("type") != "DEPENDENT" and _is_control(item["key"])]
+    return str(key)
+
+
+def _is_control(key: str) -> bool:
+    return key.startswith("k8s.health.control.") or '"--write-probe"' in key
 
 
 def key_parameters(key: str) -> list[str]:
@@ -277,7 +288,7 @@ def test_user_parameter_keys_need_no_unsafe_characters() -> None:
     lines = user_parameters()
     assert set(lines) == {"k8s.health.json", "k8s.health.discovery", "k8s.health.server.json[*]",
                           "k8s.health.server.discovery[*]", "k8s.health.members.json[*]",
-                          "k8s.health.members.discovery[*]", "k8s.health.blind.json"}
+                          "k8s.health.members.discovery[*]", "k8s.health.blind.json", "k8s.health.control.json"}
     for key in lines:
         name = key[:-3] if key.endswith("[*]") else key
         assert re.fullmatch(r"[a-z0-9.]+", name), key
@@ -302,8 +313,10 @@ def test_user_parameter_commands_are_valid_plugin_command_lines() -> None:
         assert args.server == ["https://10.0.0.1:6443"], key
         assert args.token_file == SHIPPED_TOKEN and args.certificate_authority == SHIPPED_CA, key
         blind = key.startswith("k8s.health.blind.")
+        control = key.startswith("k8s.health.control.")
         assert (args.webhooks, args.aggregated_apis) == (blind, blind), key
-        assert args.endpoint == (["readyz"] if blind else ["livez", "readyz"]), key
+        assert (args.leaders, args.write_probe, args.etcd_quota is not None) == (control, control, control), key
+        assert args.endpoint == (["readyz"] if blind or control else ["livez", "readyz"]), key
         assert args.tls_server_name == "kubernetes", key
         assert args.verbose == 0, key
         # The plugin must answer before the agent kills it, even with the agent's default Timeout (3 s, with
@@ -404,7 +417,7 @@ def test_template_items_follow_the_import_schema(path: Path) -> None:
     items = tmpl["items"]
     document_key, discovery_key = master_keys(export)
     masters = {item["key"] for item in items if item.get("type", "ZABBIX_PASSIVE") != "DEPENDENT"}
-    assert masters == {document_key, blind_key(export)}
+    assert masters == {document_key, blind_key(export), control_key(export)}
     rules = tmpl["discovery_rules"]
     for element, allowed in [*((item, ITEM_FIELDS) for item in items), *((rule, RULE_FIELDS) for rule in rules),
                              *((prototype, PROTOTYPE_FIELDS) for prototype in item_prototypes(export))]:
@@ -501,7 +514,8 @@ def _without_master_keys(path: Path) -> Any:
     text = yaml.safe_dump(export, width=1_000_000).replace(name, "TEMPLATE")
     export = yaml.safe_load(text.replace(document_key.replace("'", "''"), "MASTER")
                             .replace(discovery_key.replace("'", "''"), "DISCOVERY")
-                            .replace(blind_key(template(path)).replace("'", "''"), "BLIND"))
+                            .replace(blind_key(template(path)).replace("'", "''"), "BLIND")
+                            .replace(control_key(template(path)).replace("'", "''"), "CONTROL"))
     for _, node in list(_walk(export)):
         node.pop("uuid", None)
         node.pop("description", None)
@@ -536,7 +550,7 @@ def test_the_7_0_external_template_is_the_6_0_one_with_item_timeouts() -> None:
     assert (old.pop("version"), new.pop("version")) == ("6.0", "7.0")
     assert new.pop("template_groups") == old.pop("groups"), "7.0 names template groups apart from host groups"
     runs_the_plugin = [node for _, node in _walk(new) if node.get("type") == "EXTERNAL"]
-    assert len(runs_the_plugin) == 3, "both master items and the discovery rule"
+    assert len(runs_the_plugin) == 4, "the three master items and the discovery rule"
     for node in runs_the_plugin:
         assert node.pop("timeout") == "{$K8S.HEALTH.ITEM.TIMEOUT}", node["key"]
     assert not [path for path, node in _walk(new) if "timeout" in node], "only what runs the plugin has a timeout"
@@ -579,6 +593,14 @@ def test_external_check_keys_are_valid_plugin_command_lines() -> None:
     assert (blind.server, blind.token_file, blind.certificate_authority) == (args.server, args.token_file,
                                                                              args.certificate_authority)
     assert blind.timeout + 1 <= DEFAULT_AGENT_TIMEOUT
+    control = parser.parse_args(external_args(control_key(export), macros))
+    assert (control.output, control.leaders, control.write_probe, control.etcd_quota, control.endpoint) == \
+        ("json", True, True, 2 * 1024**3, ["readyz"])
+    assert (control.etcd_warning, control.etcd_critical) == (float(macros["{$K8S.HEALTH.ETCD.WARN}"]),
+                                                             float(macros["{$K8S.HEALTH.ETCD.CRIT}"]))
+    assert (control.server, control.token_file, control.certificate_authority) == (
+        args.server, args.token_file, args.certificate_authority)
+    assert control.timeout + 1 <= DEFAULT_AGENT_TIMEOUT
 
 
 # -- the template against the plugin's real documents -------------------------------------------------------------
@@ -669,6 +691,25 @@ def count_value(document: Any, item: dict[str, Any]) -> float:
     return float(value)
 
 
+def _master_document(path: Path, key: str, routes: dict[str, Reply], token_and_ca: tuple[str, str]) -> Any:
+    """The document a master item of this template stores, its command run against a server answering ``routes``:
+    the agent's shipped line, or the external check's key with the template's macros; exit code and state agree."""
+    token, ca_file = token_and_ca
+    with FakeApiServer(routes, server_names=SERVER_NAMES) as server:
+        shutil.copy(server.ca_file, ca_file)
+        if path == TEMPLATE:
+            args = shipped_args(key, server.url, token, ca_file)
+        else:
+            args = external_args(key, {**template_macros(template(path)), "{$K8S.HEALTH.URL}": server.url,
+                                       "{$K8S.HEALTH.CA_FILE}": ca_file, "{$K8S.HEALTH.TOKEN_FILE}": token,
+                                       "{$K8S.HEALTH.TIMEOUT}": "2"})
+            args += ["--tls-server-name", "kubernetes"]
+        run = run_plugin(*args)
+    document = json.loads(run.stdout)
+    assert run.code == document["code"], document["summary"]
+    return document
+
+
 @pytest.mark.parametrize("path", TEMPLATES)
 def test_template_blind_spot_counts_read_the_plugins_documents(path: Path, token_and_ca: tuple[str, str]) -> None:
     """The count items and their triggers against the documents of a healthy cluster, of the recorded outage, and
@@ -693,20 +734,9 @@ def test_template_blind_spot_counts_read_the_plugins_documents(path: Path, token
                    2, (2, 3)),
         "forbidden": ({**healthy_blind_routes(), VALIDATING_PATH: forbidden}, 3, (-1, 0)),
     }
-    token, ca_file = token_and_ca
-    macros = template_macros(export)
     for name, (routes, code, (unserved, unavailable)) in states.items():
-        with FakeApiServer(routes, server_names=SERVER_NAMES) as server:
-            shutil.copy(server.ca_file, ca_file)
-            if path == TEMPLATE:
-                args = shipped_args(key, server.url, token, ca_file)
-            else:
-                args = external_args(key, {**macros, "{$K8S.HEALTH.URL}": server.url, "{$K8S.HEALTH.CA_FILE}": ca_file,
-                                           "{$K8S.HEALTH.TOKEN_FILE}": token, "{$K8S.HEALTH.TIMEOUT}": "2"})
-                args += ["--tls-server-name", "kubernetes"]
-            run = run_plugin(*args)
-        document = json.loads(run.stdout)
-        assert run.code == code == document["code"], (name, document["summary"])
+        document = _master_document(path, key, routes, token_and_ca)
+        assert document["code"] == code, (name, document["summary"])
         counts = (count_value(document, items["k8s.health.webhooks.unserved"]),
                   count_value(document, items["k8s.health.apiservices.unavailable"]))
         assert counts == (unserved, unavailable), name
@@ -721,6 +751,47 @@ def test_template_blind_spot_counts_read_the_plugins_documents(path: Path, token
         f"last(/{host}/k8s.health.apiservices.unavailable)>0 ")
     assert triggers["K8s health: check cannot judge the webhooks or aggregated APIs"].startswith(
         f"(last(/{host}/k8s.health.webhooks.unserved)<0 or last(/{host}/k8s.health.apiservices.unavailable)<0) ")
+
+
+@pytest.mark.parametrize("path", TEMPLATES)
+def test_template_control_plane_items_read_the_plugins_documents(path: Path, token_and_ca: tuple[str, str]) -> None:
+    """The control-plane items and their triggers against the documents of a healthy control plane, of the recorded
+    outage (both leaders gone, etcd out of space and its database at 97 % of the quota), and of an account without
+    the write probe's Role (its state 3, the cannot-judge trigger's)."""
+    from fakeleaders import PROBE_FORBIDDEN, control_plane_routes, outage_routes
+
+    export = template(path)
+    key = control_key(export)
+    items = {item["key"]: item for item in dependent_items(export, key)}
+    assert set(items) == {"k8s.health.control.code", "k8s.health.control.summary", "k8s.health.leaders.leaderless",
+                          "k8s.health.write.code", "k8s.health.write.time", "k8s.health.etcd.percent",
+                          "k8s.health.etcd.size"}
+    states = {
+        "healthy": (control_plane_routes(), 0, (0, 0, 0.01, 286720)),
+        "outage": (outage_routes(), 2, (2, 2, 96.86, 2.08e9)),
+        "forbidden": (control_plane_routes(Reply.from_capture(PROBE_FORBIDDEN)), 3, (0, 3, 0.01, 286720)),
+    }
+    for name, (routes, code, (leaderless, write, percent, size)) in states.items():
+        document = _master_document(path, key, routes, token_and_ca)
+        assert document["code"] == code, (name, document["summary"])
+        values = tuple(count_value(document, items[item]) for item in (
+            "k8s.health.leaders.leaderless", "k8s.health.write.code", "k8s.health.etcd.percent",
+            "k8s.health.etcd.size"))
+        assert values == (leaderless, write, percent, size), name
+        assert count_value(document, items["k8s.health.control.code"]) == code
+        assert count_value(document, items["k8s.health.write.time"]) > 0
+        assert jsonpath(document, jsonpath_of(items["k8s.health.control.summary"])["parameters"][0]) == \
+            document["summary"]
+    tmpl = the_template(export)
+    triggers = {trigger["name"]: trigger["expression"] for trigger in export["triggers"]}
+    host = tmpl["template"]
+    assert triggers["K8s health: control-plane loop without a leader"].startswith(
+        f"last(/{host}/k8s.health.leaders.leaderless)>0 ")
+    assert triggers["K8s health: the API server cannot write"].startswith(f"last(/{host}/k8s.health.write.code)=2 ")
+    assert triggers["K8s health: etcd database over {$K8S.HEALTH.ETCD.CRIT} % of its quota"] == \
+        f"last(/{host}/k8s.health.etcd.percent)>={{$K8S.HEALTH.ETCD.CRIT}}"
+    assert triggers["K8s health: check cannot judge the control plane"].startswith(
+        f"last(/{host}/k8s.health.control.code)=3 ")
 
 
 def _documented_policy() -> list[str]:
@@ -1022,6 +1093,24 @@ def test_agent_blind_spots(zabbix: World) -> None:
     items = {item["key"]: item for item in dependent_items(template(), "k8s.health.blind.json")}
     assert count_value(document, items["k8s.health.webhooks.unserved"]) == 2
     assert count_value(document, items["k8s.health.apiservices.unavailable"]) == 3
+
+
+def test_agent_control_plane(zabbix: World) -> None:
+    """The fixed key renews the probe Lease, reads the leader Leases and /metrics through this node's API server:
+    the recorded outage of etcd out of space, after its leaders gave up."""
+    from fakeleaders import outage_routes
+
+    zabbix.set_state(healthy_routes())
+    for route, reply in outage_routes().items():
+        zabbix.server.set_route(route, reply)
+    document = zabbix.agent.document("k8s.health.control.json")
+    assert document["code"] == 2, document["summary"]
+    assert re.fullmatch(r"readyz: all 33 sub-checks passed; etcd is out of space: every write is refused; no leader "
+                        r"for kube-scheduler \(3\d s\), kube-controller-manager \(3\d s\)", document["summary"]), \
+        document["summary"]
+    items = {item["key"]: item for item in dependent_items(template(), "k8s.health.control.json")}
+    assert count_value(document, items["k8s.health.leaders.leaderless"]) == 2
+    assert count_value(document, items["k8s.health.write.code"]) == 2
 
 
 def test_agent_rejected_token_is_unknown(zabbix: World) -> None:

@@ -38,6 +38,7 @@ from test_zabbix import (
     TOKEN,
     Agent,
     blind_key,
+    control_key,
     local_lines,
     master_keys,
     running_agent,
@@ -369,6 +370,45 @@ def test_blind_spots_fire_their_triggers(setup: Setup, kind: str) -> None:
             setup.server.set_route(path, reply)
         setup.until(host, "the counts of a healthy cluster", counts(("0", "0")), key)
     finally:
+        setup.set_routes(healthy_routes())
+
+
+@pytest.mark.parametrize("kind", HOSTS)
+def test_the_control_plane_fires_its_triggers(setup: Setup, kind: str) -> None:
+    """The recorded outage of etcd out of space (every write refused, both leaders gone, /readyz ok) with the
+    database at 97 % of its quota: the leader, write and size triggers; then an account without the write probe's
+    Role: the cannot-judge trigger; then healthy again."""
+    from fakeleaders import PROBE_FORBIDDEN, control_plane_routes, outage_routes
+
+    host = setup.hosts[kind]
+    key = control_key(template(setup.templates[kind]))
+    outage = outage_routes()
+    names = ("K8s health: control-plane loop without a leader", "K8s health: the API server cannot write",
+             "K8s health: etcd database over 95 % of its quota", "K8s health: etcd database over 80 % of its quota",
+             "K8s health: check cannot judge the control plane")
+
+    def triggers(expected: tuple[int, ...]) -> Callable[[], Optional[bool]]:
+        return lambda: True if tuple(setup.trigger_value(host, name) for name in names) == expected else None
+
+    try:
+        for path, reply in outage.items():
+            setup.server.set_route(path, reply)
+        setup.until(host, "the leader, write and size triggers", triggers((1, 1, 1, 0, 0)), key)
+        summary = setup.value_where(host, "k8s.health.control.summary", "naming the full etcd",
+                                    lambda text: "out of space" in text)
+        assert summary.startswith("readyz: all 33 sub-checks passed; etcd is out of space: every write is refused; "
+                                  "etcd is 97 % full (1.94 GiB of 2 GiB, --etcd-critical 95)"), summary
+        assert float(setup.item(host, "k8s.health.etcd.percent")["lastvalue"]) == pytest.approx(96.86, abs=0.01)
+        for path, reply in control_plane_routes(Reply.from_capture(PROBE_FORBIDDEN)).items():
+            setup.server.set_route(path, reply)
+        setup.until(host, "the cannot-judge trigger alone", triggers((0, 0, 0, 0, 1)), key)
+        for path, reply in control_plane_routes().items():
+            setup.server.set_route(path, reply)
+        setup.until(host, "no control-plane trigger", triggers((0, 0, 0, 0, 0)), key)
+        assert setup.item(host, "k8s.health.etcd.size")["lastvalue"] == "286720"
+    finally:
+        for path in set(outage) - set(healthy_routes()):
+            setup.server.set_route(path, None)
         setup.set_routes(healthy_routes())
 
 

@@ -134,6 +134,21 @@ class Settings(NamedTuple):
     #: ``--leaders``, ``--leader-lease``: the leader Leases to judge, (namespace, name) each; empty when not asked
     #: (SPEC section 6c).
     leaders: tuple[tuple[str, str], ...] = ()
+    #: ``--write-probe``, ``--write-lease``: the plugin's own Lease to renew, (namespace, name); None when not asked.
+    write_lease: Optional[tuple[str, str]] = None
+    #: ``--write-warning``, ``--write-critical``: seconds the write may take.
+    write_warning: Optional[float] = None
+    write_critical: Optional[float] = None
+    #: ``--etcd-quota``: etcd's ``--quota-backend-bytes`` in bytes; None when not asked.
+    etcd_quota: Optional[int] = None
+    #: ``--etcd-warning``, ``--etcd-critical``: percentages of the quota.
+    etcd_warning: float = 80.0
+    etcd_critical: float = 95.0
+
+    @property
+    def lookups(self) -> bool:
+        """Asked once per run beside the endpoints: anything but the endpoints and the member list."""
+        return self.blind_spots or bool(self.leaders) or self.write_lease is not None or self.etcd_quota is not None
 
     @property
     def blind_spots(self) -> bool:

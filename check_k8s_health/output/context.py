@@ -31,10 +31,17 @@ class PerfContext(nagiosplugin.Context):
     are integers."""
 
     def __init__(self, warning: Optional[str], critical: Optional[str], cert_warning: Optional[float] = None,
-                 cert_critical: Optional[float] = None) -> None:
+                 cert_critical: Optional[float] = None, settings: Optional[Settings] = None) -> None:
         super().__init__("perf")
         self._warning = str(nagiosplugin.Range(warning)) if warning else ""
         self._critical = str(nagiosplugin.Range(critical)) if critical else ""
+        self._write = ("", "") if settings is None else (
+            decimal(settings.write_warning, 4) if settings.write_warning is not None else "",
+            decimal(settings.write_critical, 4) if settings.write_critical is not None else "")
+        self._quota = None if settings is None else settings.etcd_quota
+        # The size's thresholds in bytes, the quota as its maximum: a grapher draws the line etcd stops at.
+        self._etcd = ("", "") if self._quota is None or settings is None else (
+            str(int(self._quota * settings.etcd_warning / 100)), str(int(self._quota * settings.etcd_critical / 100)))
         # "N:" is the Nagios range for "alert below N", which is what the days left on a certificate need.
         self._cert = tuple(f"{decimal(limit, 1)}:" if limit is not None else "" for limit in (cert_warning,
                                                                                              cert_critical))
@@ -45,6 +52,12 @@ class PerfContext(nagiosplugin.Context):
     def performance(self, metric: nagiosplugin.Metric, resource: Any) -> nagiosplugin.Performance:
         if isinstance(metric.value, int):
             return nagiosplugin.Performance(metric.name, metric.value, "", "", "", 0)
+        if metric.name == "write_time":
+            return nagiosplugin.Performance(metric.name, decimal(metric.value, 4), "s", self._write[0],
+                                            self._write[1], 0)
+        if metric.name == "etcd_db_size":
+            return nagiosplugin.Performance(metric.name, f"{metric.value:.0f}", "B", self._etcd[0], self._etcd[1], 0,
+                                            self._quota)
         if metric.name.endswith("_time"):
             return nagiosplugin.Performance(metric.name, decimal(metric.value, 4), "s", self._warning,
                                             self._critical, 0)

@@ -41,6 +41,16 @@ def report_document(assessment: Assessment, settings: Settings) -> str:
         document.update(_blind(assessment.blind))
     if assessment.leaders is not None:
         document["leaders"] = _leaders(assessment.leaders)
+    if assessment.write is not None:
+        write = assessment.write
+        document["write_probe"] = {**_state(write.state), "name": write.name, "words": write.words_,
+                                   "time": None if write.elapsed is None else round(write.elapsed, 4),
+                                   "out_of_space": write.full}
+    if assessment.etcd is not None:
+        etcd = assessment.etcd
+        document["etcd_size"] = {**_state(etcd.state), "words": etcd.words_, "metric": etcd.metric or None,
+                                 "bytes": None if etcd.size is None else int(etcd.size), "quota": settings.etcd_quota,
+                                 "percent": None if etcd.percent is None else round(etcd.percent, 2)}
     return _dump(document)
 
 
@@ -48,6 +58,8 @@ def _leaders(verdict: LeadersVerdict) -> dict[str, Any]:
     """Every leader Lease as judged: holder, age and duration as read, by the server's clock."""
     return {
         **_state(verdict.state), "problems": list(verdict.problems),
+        # Judged without a leader (and not ignored by policy): what Zabbix's trigger counts.
+        "leaderless": sum(item.leaderless and item.state != Ok for item in verdict.items),
         "leases": [{"namespace": item.namespace, "name": item.name, "component": item.component,
                     **_state(item.state), "leader": not item.leaderless and item.state == Ok, "words": item.sentence,
                     "holder": None if item.lease is None else item.lease.holder or None,

@@ -57,3 +57,11 @@ class HealthProbe(nagiosplugin.Resource):
 
             for name, age in ages(acquired.leaders):
                 yield nagiosplugin.Metric(name, age, "s", context="perf")
+        if acquired.write is not None and acquired.write.elapsed is not None:
+            yield nagiosplugin.Metric("write_time", acquired.write.elapsed, "s", context="perf")
+        if acquired.etcd is not None:
+            from check_k8s_health.checks.etcdsize.read import Storage
+
+            found = acquired.etcd.found
+            if isinstance(found, Storage) and found.size is not None:
+                yield nagiosplugin.Metric("etcd_db_size", found.size, "B", context="perf")

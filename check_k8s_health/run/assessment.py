@@ -13,7 +13,7 @@ import re
 import stat
 import time
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Optional, Union
 
 from nagiosplugin.state import Critical, Ok, ServiceState, Unknown, Warn
 
@@ -28,15 +28,21 @@ from check_k8s_health.model.settings import Settings, Target
 if TYPE_CHECKING:
     from check_k8s_health.checks.blindspots.judge import BlindVerdict
     from check_k8s_health.checks.blindspots.read import Survey
+    from check_k8s_health.checks.etcdsize.judge import SizeVerdict
+    from check_k8s_health.checks.etcdsize.read import EtcdSize
     from check_k8s_health.checks.leaders.judge import LeadersVerdict
     from check_k8s_health.checks.leaders.read import Leaders
     from check_k8s_health.checks.members.judge import MemberVerdict
     from check_k8s_health.checks.members.read import Roster
+    from check_k8s_health.checks.writes.judge import WriteVerdict
+    from check_k8s_health.checks.writes.read import WriteProbe
     from check_k8s_health.run.engine import Acquired
 
 #: The status line is cut here: it aims at 100 characters and must never pass 200 (SPEC section 4).
 MAX_SUMMARY = 200 - len("K8S_HEALTH CRITICAL - ")
 SERVERS_SHOWN = 2
+#: A look-up's problem is cut to fit the status line only where this much of it shows; less is left to -v.
+MIN_WORDS = 30
 RBAC_HINT = ("reasons withheld: the server forbids reading /<endpoint>/<check>; grant get on /readyz/*, /livez/* "
              "and /healthz/* (ClusterRole system:monitoring, or nonResourceURLs in a ClusterRole)")
 
@@ -62,11 +68,15 @@ class Assessment(NamedTuple):
     blind: Optional[BlindVerdict] = None
     #: With ``--leaders``: which control-plane loops have no leader.
     leaders: Optional[LeadersVerdict] = None
+    #: With ``--write-probe``: whether the API server could write; with ``--etcd-quota``: etcd's size.
+    write: Optional[WriteVerdict] = None
+    etcd: Optional[SizeVerdict] = None
 
 
 def assess(reports: Sequence[ServerReport], settings: Settings, now: Optional[float] = None, *,
            roster: Optional[Roster] = None, survey: Optional[Survey] = None,
-           leaders: Optional[Leaders] = None, cpu_wait: Optional[float] = None) -> Assessment:
+           leaders: Optional[Leaders] = None, write: Optional[WriteProbe] = None, etcd: Optional[EtcdSize] = None,
+           cpu_wait: Optional[float] = None) -> Assessment:
     """``cpu_wait``: seconds the plugin waited for a CPU, when an answer was late (``starvation``)."""
     now = time.time() if now is None else now
     # Members are always named: the list can shrink to one, and the output must not change its shape then.
@@ -98,22 +108,45 @@ def assess(reports: Sequence[ServerReport], settings: Settings, now: Optional[fl
         from check_k8s_health.checks.leaders.judge import judge_leaders
 
         led = judge_leaders(leaders, settings.policy)
+    wrote = None
+    if write is not None:
+        from check_k8s_health.checks.writes.judge import judge_write
+
+        wrote = judge_write(write, settings.policy, settings.write_warning, settings.write_critical)
+    size = None
+    if etcd is not None and settings.etcd_quota is not None:
+        from check_k8s_health.checks.etcdsize.judge import Quota, judge_size
+
+        size = judge_size(etcd, Quota(settings.etcd_quota, settings.etcd_warning, settings.etcd_critical),
+                          settings.policy)
     # Caveats ("TLS not verified") are never cut off: the summary gives way to them.
     caveats = "".join(f"; {caveat}" for caveat in _caveats(settings))
     # The health words come first and stay whole; each look-up's words give way to them, the worst look-up first.
-    lookups = sorted((found for found in (led, blind) if found is not None), key=lambda found: -RANK[found.state])
+    lookups = sorted((found for found in (wrote, size, led, blind) if found is not None),
+                     key=lambda found: -RANK[found.state])
+    left_out = 0
     for found in lookups:
         state = combine((state, found.state))
-        summary = f"{summary}; {found.words(MAX_SUMMARY - len(caveats) - len(summary) - 2)}"
+        room = MAX_SUMMARY - len(caveats) - len(summary) - 2
+        words = found.words(room)
+        if len(words) > room and (found.state == Ok or room < MIN_WORDS):
+            # What is fine gives way whole, never cut; a problem too, where only a stub of it would fit. The long
+            # output and perfdata still say it.
+            left_out += found.state != Ok
+            continue
+        summary = f"{summary}; {words}"
+    if left_out and len(summary) + len(f"; and {left_out} more") <= MAX_SUMMARY - len(caveats):
+        summary += f"; and {left_out} more"
     line = one_line(summary, MAX_SUMMARY - len(caveats)) + caveats
-    return Assessment(state, line, tuple(_lines(servers, settings, members, blind, led)), servers, roster, members,
-                      blind, led)
+    extras = [found for found in (led, wrote, size, blind) if found is not None]
+    return Assessment(state, line, tuple(_lines(servers, settings, members, extras)), servers, roster, members,
+                      blind, led, wrote, size)
 
 
 def assess_run(acquired: Acquired, settings: Settings) -> Assessment:
     """``assess`` over everything one run acquired: the plugin line and the JSON document judge alike."""
     return assess(acquired.reports, settings, roster=acquired.roster, survey=acquired.survey,
-                  leaders=acquired.leaders, cpu_wait=acquired.cpu_wait)
+                  leaders=acquired.leaders, write=acquired.write, etcd=acquired.etcd, cpu_wait=acquired.cpu_wait)
 
 
 def _starved(servers: Sequence[ServerAssessment], settings: Settings, cpu_wait: Optional[float]) -> str:
@@ -220,7 +253,8 @@ def _caveats(settings: Settings) -> list[str]:
 
 
 def _lines(servers: Sequence[ServerAssessment], settings: Settings, members: Optional[MemberVerdict],
-           blind: Optional[BlindVerdict], leaders: Optional[LeadersVerdict] = None) -> list[tuple[int, str]]:
+           lookups: Sequence[Union[LeadersVerdict, WriteVerdict, SizeVerdict, BlindVerdict]] = ()
+           ) -> list[tuple[int, str]]:
     lines = [(2, line) for line in request_lines(settings.target)]
     if len(settings.targets) > 1:
         lines[0] = (2, f"servers: {', '.join(t.url for t in settings.targets)} (from {settings.target.source})")
@@ -237,14 +271,12 @@ def _lines(servers: Sequence[ServerAssessment], settings: Settings, members: Opt
             lines.append((2, f"{name}server certificate: {server.cert_days:.1f} days left"))
     if any(verdict.reasons_forbidden for server in servers for verdict in server.verdicts):
         lines.append((1, RBAC_HINT))
-    if leaders is not None:
-        lines += leaders.lines
-    if blind is not None:
-        lines += blind.lines
+    for found in lookups:
+        lines += found.lines
     reported = {check.name for server in servers for outcome in server.report.outcomes
                 for check in outcome.body.checks}
-    reported.update(blind.names if blind is not None else ())
-    reported.update(leaders.names if leaders is not None else ())
+    for found in lookups:
+        reported.update(found.names)
     if reported:
         lines += [(1, f"{glob} matches no sub-check the server reported") for glob in
                   settings.policy.unmatched(reported)]

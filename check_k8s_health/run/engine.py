@@ -2,14 +2,16 @@
 
 Each server's endpoints are asked by ``checks.endpoints.acquire``. With ``--members`` the member list is looked
 up first (``checks.members.acquire``), and the members are then checked like servers named with ``-s``.
-``--webhooks`` and ``--aggregated-apis`` are asked once (``checks.blindspots.acquire``), beside the servers'
-endpoints, not after them. A check that only some runs ask for is imported only by those runs.
+``--webhooks`` and ``--aggregated-apis`` (``checks.blindspots``), ``--leaders``, ``--write-probe`` and
+``--etcd-quota`` are asked once each, beside the servers' endpoints, not after them. A check that only some runs
+ask for is imported only by those runs.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Optional, cast
+from functools import partial
+from typing import TYPE_CHECKING, Any, Optional, cast
 
 from check_k8s_health.access.tlsfiles import check_tls_files
 from check_k8s_health.base.deadline import Deadline
@@ -22,21 +24,29 @@ from check_k8s_health.transport.parallel import in_parallel
 
 if TYPE_CHECKING:
     from check_k8s_health.checks.blindspots.read import Survey
+    from check_k8s_health.checks.etcdsize.read import EtcdSize
     from check_k8s_health.checks.leaders.read import Leaders
     from check_k8s_health.checks.members.read import Roster
+    from check_k8s_health.checks.writes.read import WriteProbe
 
 
 class Acquired(NamedTuple):
     """Everything one run found out: the servers' reports, with ``--members`` the member list they were found
     in, with ``--webhooks`` or ``--aggregated-apis`` what the health endpoints cannot see, with ``--leaders`` the
-    leader Leases."""
+    leader Leases, with ``--write-probe`` the write, with ``--etcd-quota`` etcd's size."""
 
     reports: tuple[ServerReport, ...]
     roster: Optional[Roster] = None
     survey: Optional[Survey] = None
     leaders: Optional[Leaders] = None
+    write: Optional[WriteProbe] = None
+    etcd: Optional[EtcdSize] = None
     #: Seconds this process waited for a CPU, measured when an answer was late (see ``starvation``).
     cpu_wait: Optional[float] = None
+
+
+#: A look-up asked once per run: its field of ``Acquired``, how to ask it, and what stands for it without an answer.
+Lookup = tuple[str, Callable[[Deadline], object], Callable[[PluginError], object]]
 
 
 def acquire(settings: Settings, deadline: Deadline) -> Acquired:
@@ -47,37 +57,54 @@ def acquire(settings: Settings, deadline: Deadline) -> Acquired:
 
         roster = look_up(settings, deadline)
         targets = roster.targets or targets
-    if not (settings.blind_spots or settings.leaders):
+    if not settings.lookups:
         collected = collect(settings, targets, deadline)
         return Acquired(collected, roster, cpu_wait=_cpu_wait(collected))
     # Asked once, through the server the member list came from, else the first one named, beside the endpoints.
     via = roster.via if roster is not None and roster.via is not None else settings.target
+    lookups = _lookups(settings, via)
     jobs: list[Callable[[], object]] = [lambda: collect(settings, targets, deadline.inner())]
-    if settings.blind_spots:
-        from check_k8s_health.checks.blindspots import acquire as blindspots
-
-        jobs.append(lambda: blindspots.survey(settings, via, deadline.inner()))
-    if settings.leaders:
-        from check_k8s_health.checks.leaders import acquire as leaders
-
-        jobs.append(lambda: leaders.look_up(settings, via, deadline.inner()))
-    results = iter(in_parallel(jobs, deadline))
-    reports = next(results)
+    jobs += [partial(_ask, ask, deadline) for _, ask, _ in lookups]
+    results = in_parallel(jobs, deadline)
+    reports = results[0]
     if isinstance(reports, TransportError):  # not finished in time: every endpoint of every server is late
         reports = tuple(_unanswered(settings, target, reports) for target in targets)
     elif isinstance(reports, PluginError):
         raise reports  # a configuration error found after the requests failed (see collect)
     done = cast("tuple[ServerReport, ...]", reports)
-    found = Acquired(done, roster, cpu_wait=_cpu_wait(done))
+    found: dict[str, Any] = {field: unanswered(result) if isinstance(result, PluginError) else result
+                             for (field, _, unanswered), result in zip(lookups, results[1:])}
+    return Acquired(done, roster, cpu_wait=_cpu_wait(done))._replace(**found)
+
+
+def _ask(ask: Callable[[Deadline], object], deadline: Deadline) -> object:
+    return ask(deadline.inner())
+
+
+def _lookups(settings: Settings, via: Target) -> list[Lookup]:
+    """The look-ups this run asks for; each check's code is imported only by the runs that ask for it."""
+    lookups: list[Lookup] = []
     if settings.blind_spots:
-        survey = next(results)
-        found = found._replace(survey=blindspots.unanswered(via, survey) if isinstance(survey, PluginError)
-                               else cast("Survey", survey))
+        from check_k8s_health.checks.blindspots import acquire as blindspots
+
+        lookups.append(("survey", lambda ask: blindspots.survey(settings, via, ask),
+                        lambda error: blindspots.unanswered(via, error)))
     if settings.leaders:
-        leases = next(results)
-        found = found._replace(leaders=leaders.unanswered(settings, via, leases) if isinstance(leases, PluginError)
-                               else cast("Leaders", leases))
-    return found
+        from check_k8s_health.checks.leaders import acquire as leaders
+
+        lookups.append(("leaders", lambda ask: leaders.look_up(settings, via, ask),
+                        lambda error: leaders.unanswered(settings, via, error)))
+    if settings.write_lease is not None:
+        from check_k8s_health.checks.writes import acquire as writes
+
+        lease = settings.write_lease
+        lookups.append(("write", lambda ask: writes.write(lease, via, ask),
+                        lambda error: writes.unanswered(lease, via, error)))
+    if settings.etcd_quota is not None:
+        from check_k8s_health.checks.etcdsize import acquire as etcdsize
+
+        lookups.append(("etcd", lambda ask: etcdsize.measure(via, ask), lambda error: etcdsize.unanswered(via, error)))
+    return lookups
 
 
 def _cpu_wait(reports: tuple[ServerReport, ...]) -> Optional[float]:

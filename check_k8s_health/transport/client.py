@@ -13,7 +13,6 @@ import contextlib
 import http.client
 import logging
 import os
-import re
 import socket
 import ssl
 import time
@@ -34,7 +33,6 @@ from check_k8s_health.base.errors import (
     ConnectTimedOut,
     OutOfTime,
     ReadTimedOut,
-    TlsFailed,
     TransportError,
 )
 from check_k8s_health.base.text import one_line
@@ -45,6 +43,10 @@ from check_k8s_health.transport.answer import MAX_BODY, Answer
 _log = logging.getLogger("nagiosplugin.k8s_health.client")
 
 _CHUNK = 16 * 1024
+#: A scanned body is searched, not kept: larger pieces mean fewer reads of a body of megabytes.
+_SCAN_CHUNK = 256 * 1024
+#: Takes the next piece of a body; True once it has found what it looks for.
+Scan = Callable[[bytes], bool]
 #: Connections kept per server: every endpoint asked at once has its own, and so has every reason look-up in
 #: flight; a run needs no more than that.
 POOL_SIZE = 8
@@ -128,11 +130,24 @@ class HealthClient:
         self._session.close()
 
     def get(self, path: str, params: Sequence[tuple[str, str]] = (), budget: Optional[Deadline] = None,
-            describe: Optional[str] = None, max_body: int = MAX_BODY) -> Answer:
+            describe: Optional[str] = None, max_body: int = MAX_BODY, *, scan: Optional[Scan] = None) -> Answer:
         """``budget``: a share of the run's deadline when this request must end earlier than the run;
         ``describe``: how messages name what was asked, where the URL would be too long for a status line
         ("the EndpointSlice default/kubernetes from 10.0.0.1:6443"); ``max_body``: where the body is cut, for
-        lists that can hold thousands of objects."""
+        lists that can hold thousands of objects; ``scan``: hands the body over piece by piece instead of keeping
+        it, until it says it has found what it looks for (the answer's body is then empty, and ``truncated``
+        says that ``max_body`` bytes passed without that)."""
+        return self._exchange("GET", path, params, budget=budget, describe=describe, max_body=max_body, scan=scan)
+
+    def patch(self, path: str, document: bytes, content_type: str, budget: Optional[Deadline] = None,
+              describe: Optional[str] = None) -> Answer:
+        """A write (the ``--write-probe`` renewal of the plugin's own Lease): like ``get``, with a body."""
+        return self._exchange("PATCH", path, (), budget=budget, describe=describe, max_body=MAX_BODY,
+                              data=document, headers={"Content-Type": content_type})
+
+    def _exchange(self, method: str, path: str, params: Sequence[tuple[str, str]], *, budget: Optional[Deadline],
+                  describe: Optional[str], max_body: int, data: Optional[bytes] = None,
+                  headers: Optional[Mapping[str, str]] = None, scan: Optional[Scan] = None) -> Answer:
         budget = budget or self._deadline
         url = self._target.url + path
         query = "?" + "&".join(k if v == "" else f"{k}={v}" for k, v in params) if params else ""
@@ -147,10 +162,10 @@ class HealthClient:
         # requests hands a urllib3 Timeout through unchanged; its type hints only know numbers.
         timeout: Any = urllib3.Timeout(connect=wait, read=wait, total=wait)
         try:
-            response = self._session.get(url, params=list(params), timeout=timeout, stream=True,
-                                         allow_redirects=False)
+            response = self._session.request(method, url, params=list(params), data=data, headers=headers,
+                                             timeout=timeout, stream=True, allow_redirects=False)
             with response:
-                body, truncated = self._read_body(response, shown, budget, max_body)
+                body, truncated = self._read_body(response, shown, budget, max_body, scan)
         except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
             # urllib3's own errors (ProtocolError, DecodeError) can escape requests while the body is read.
             _log.debug("%s failed after %.3f s: %r", shown, time.monotonic() - started, exc)
@@ -158,17 +173,21 @@ class HealthClient:
         except (ValueError, UnicodeError) as exc:
             # A URL urllib3 cannot parse (a host label over 63 characters, say) is the settings' fault.
             raise ConfigError(f"cannot build a request for {one_line(shown, 100)}: {one_line(str(exc), 80)}") from None
-        _log.debug("%s -> HTTP %s, %d bytes in %.3f s, headers: %s", shown, response.status_code, len(body),
-                   time.monotonic() - started, _one_header_line(response.headers))
+        _log.debug("%s %s -> HTTP %s, %d bytes in %.3f s, headers: %s", method, shown, response.status_code,
+                   len(body), time.monotonic() - started, _one_header_line(response.headers))
         return Answer(url=url + query, status=response.status_code, reason=response.reason or "",
                       body=body.decode("utf-8", errors="replace"), elapsed=time.monotonic() - started,
                       truncated=truncated, location=response.headers.get("Location"),
                       retry_after=response.headers.get("Retry-After"), date=response.headers.get("Date"))
 
-    def _read_body(self, response: requests.Response, shown: str, budget: Deadline, limit: int
-                   ) -> tuple[bytes, bool]:
+    def _read_body(self, response: requests.Response, shown: str, budget: Deadline, limit: int,
+                   scan: Optional[Scan] = None) -> tuple[bytes, bool]:
         """Read at most ``limit`` bytes, re-arming the socket timeout so a trickling server cannot outlast
-        the deadline one byte at a time."""
+        the deadline one byte at a time. A ``scan`` of a successful answer takes each piece instead, and the
+        rest of the body is never read once it has what it wants: a 30 MB ``/metrics`` costs what lies before
+        the line it needs."""
+        if scan is not None and response.status_code != 200:
+            scan = None  # an error's body is kept, for the words of the failure
         sock = _socket_of(response)
         if self.cert_not_after is None and sock is not None and self._target.tls.verify:
             self.cert_not_after = _not_after(sock)
@@ -182,11 +201,14 @@ class HealthClient:
             if sock is not None:
                 with contextlib.suppress(OSError):  # closed already when the body ended with the connection
                     sock.settimeout(left)
-            chunk = read(_CHUNK)
+            chunk = read(_CHUNK if scan is None else _SCAN_CHUNK)
             if not chunk:
                 return b"".join(chunks), False
-            chunks.append(chunk)
             size += len(chunk)
+            if scan is None:
+                chunks.append(chunk)
+            elif scan(chunk):
+                return b"", False
         return b"".join(chunks)[:limit], True
 
 
@@ -282,17 +304,19 @@ def _causes(exc: BaseException) -> Iterator[BaseException]:
 
 
 def _transport_error(exc: Exception, shown: str, within: str, target: Target) -> Exception:
+    from check_k8s_health.transport.tls import reason, tls_error  # only a failure needs the words
+
     host = target.name
     causes = list(_causes(exc))
     text = " ".join(str(cause) for cause in causes)
     if isinstance(exc, requests.exceptions.SSLError) or any(isinstance(c, ssl.SSLError) for c in causes):
-        return _tls_error(text, host, str(causes[-1]))
+        return tls_error(text, host, str(causes[-1]))
     if isinstance(exc, requests.exceptions.ConnectTimeout):
         return ConnectTimedOut(f"cannot connect to {host}: no connection within {within}")
     if isinstance(exc, requests.exceptions.ReadTimeout) or "Read timed out" in text:
         return ReadTimedOut(f"{shown} did not answer within {within}")
     if isinstance(exc, requests.exceptions.ProxyError):
-        return ConnectFailed(f"cannot reach {host} through the proxy from the environment: {_reason(text)}")
+        return ConnectFailed(f"cannot reach {host} through the proxy from the environment: {reason(text)}")
     if isinstance(exc, (requests.exceptions.ContentDecodingError, urllib3.exceptions.DecodeError)):
         return AnswerBroken(f"{host} sent an answer to {shown} that cannot be decoded (broken Content-Encoding)")
     if any(isinstance(c, http.client.BadStatusLine) and not isinstance(c, http.client.RemoteDisconnected)
@@ -317,51 +341,4 @@ def _transport_error(exc: Exception, shown: str, within: str, target: Target) ->
     for cause in causes:
         if isinstance(cause, OSError) and cause.strerror:
             return ConnectFailed(f"cannot connect to {host}: {cause.strerror.lower()}")
-    return TransportError(f"request to {shown} failed: {_reason(str(causes[-1]))}")
-
-
-#: kubeadm, k3s and RKE2 serving certificates all hold the name "kubernetes", whatever addresses they hold.
-_NAMELESS = ("the server certificate does not name {host}: give --tls-server-name kubernetes (or another name it "
-             "holds)")
-_TLS_HINTS = (
-    ("certificate has expired", "the server certificate has expired: renew it (kubeadm certs renew)"),
-    ("not yet valid", "the server certificate is not valid yet: check the clocks of both machines"),
-    ("Hostname mismatch", _NAMELESS),
-    ("IP address mismatch", _NAMELESS),
-    ("self-signed certificate", "the server certificate is not trusted: pass the cluster CA with "
-                                "--certificate-authority (kubeadm: /etc/kubernetes/pki/ca.crt)"),
-    ("self signed certificate", "the server certificate is not trusted: pass the cluster CA with "
-                                "--certificate-authority (kubeadm: /etc/kubernetes/pki/ca.crt)"),
-    ("unable to get local issuer", "the server certificate is not trusted: pass the cluster CA with "
-                                   "--certificate-authority (kubeadm: /etc/kubernetes/pki/ca.crt)"),
-    ("WRONG_VERSION_NUMBER", "{host} does not speak TLS on this port: check the port, or use http://"),
-    ("wrong version number", "{host} does not speak TLS on this port: check the port, or use http://"),
-    ("certificate required", "{host} demands a client certificate: give --client-certificate and --client-key"),
-    ("handshake failure", "{host} refused the TLS handshake (client certificate required?)"),
-    ("EOF occurred in violation of protocol", "{host} closed the TLS connection unexpectedly (if it requires a "
-                                              "client certificate, give --client-certificate)"),
-    ("unknown ca", "{host} does not trust the client certificate: use one signed by the cluster CA"),
-)
-
-
-#: Compiled on first use (re caches it): only a certificate that does not match its name needs it.
-_MISMATCH = r"hostname '(?P<name>[^']*)' doesn't match (?:either of )?(?P<names>.+)"
-
-
-def _tls_error(text: str, host: str, innermost: str) -> TlsFailed:
-    # urllib3 1.26.5 (RHEL 9's) checks names itself and its error arrives as an argument tuple's repr:
-    # ("hostname 'kubernetes' doesn't match '127.0.0.1'",)
-    mismatch = re.search(_MISMATCH, innermost.removesuffix('",)'))
-    if mismatch:
-        return TlsFailed(f"TLS error: the server certificate is valid for {one_line(mismatch['names'], 80)}, "
-                         f"not {mismatch['name']}: give --tls-server-name with one of those names")
-    for marker, hint in _TLS_HINTS:
-        if marker in text:
-            return TlsFailed("TLS error: " + hint.format(host=host))
-    return TlsFailed(f"TLS error with {host}: {_reason(innermost)}")
-
-
-def _reason(text: str) -> str:
-    """The most specific part of a nested exception text, cut to fit a status line."""
-    tail = text.rsplit("] ", maxsplit=1)[-1]
-    return one_line(tail, 120)
+    return TransportError(f"request to {shown} failed: {reason(str(causes[-1]))}")

@@ -72,8 +72,9 @@ def judge_roster(roster: Roster, settings: Settings, checked: int, all_ready: bo
         problems.append((Warn, f"{len(alive)} alive by Lease, {listing.listed} listed: {missing} not serving"))
     renewed = [lease.age for lease in leases if lease.age is not None]
     if leases and not alive and listing.members and all_ready and len(renewed) == len(leases):
+        cause = "" if settings.write_lease is not None else ", is etcd out of space? --write-probe tells"
         problems.append((Warn, f"no API server has renewed its identity Lease for {duration(min(renewed))} while all "
-                               "answer ready: writes are failing; is etcd out of space (etcdctl alarm list)?"))
+                               f"answer ready: writes are failing{cause}"))
     else:
         problems += [(Warn, _silent(lease)) for lease in leases if not lease.alive]
     if expect is not None and listing.listed != expect:
