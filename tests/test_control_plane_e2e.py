@@ -156,11 +156,11 @@ def test_the_size_from_a_real_sized_metrics_with_the_quota_as_maximum() -> None:
 
 
 @pytest.mark.parametrize("value, args, code, words", [
-    ("1.8e+09", [], 1, "etcd is 84 % full (1.68 GiB of 2 GiB, --etcd-warning 80): at 100 % every write is refused"),
-    ("2100000000", [], 2, "etcd is 98 % full (1.96 GiB of 2 GiB, --etcd-critical 95): at 100 % every write is "
+    ("1.8e+09", [], 1, "etcd is 84 % full (1.68 GiB of 2 GiB): at 100 % every write is refused"),
+    ("2100000000", [], 2, "etcd is 98 % full (1.96 GiB of 2 GiB): at 100 % every write is "
                           "refused"),
     ("1.8e+09", ["--etcd-warning", "90", "--etcd-critical", "99"], 0, "etcd 84 % of quota (1.68 GiB of 2 GiB)"),
-    ("900000000", ["--etcd-quota", "1GiB"], 1, "etcd is 84 % full (858 MiB of 1 GiB, --etcd-warning 80)"),
+    ("900000000", ["--etcd-quota", "1GiB"], 1, "etcd is 84 % full (858 MiB of 1 GiB)"),
 ])
 def test_size_against_quota_and_thresholds(value: str, args: list[str], code: int, words: str) -> None:
     run = check(control_plane_routes(metrics=metrics_reply(metrics_body(_size_line(value)))), *QUOTA, *args)
@@ -174,7 +174,7 @@ def test_the_recorded_outage_with_its_16_mib_quota() -> None:
     full = metrics_reply(metrics_body(_size_line("1.626112e+07")))
     run = check(control_plane_routes(probe_reply(PROBE_NOSPACE), full), "--write-probe", "--etcd-quota", "16MiB")
     assert (run.code, run.first_line) == (2, f"K8S_HEALTH CRITICAL - {OK_READYZ}; {FULL}; etcd is 97 % full (15.5 MiB "
-                                             "of 16 MiB, --etcd-critical 95): at 100 % every write is refused")
+                                             "of 16 MiB): at 100 % every write is refused")
     freed = metrics_reply(metrics_body(storage_lines(METRICS_AFTER_DEFRAG)))
     run = check(control_plane_routes(probe_reply(PROBE_NOSPACE_AFTER_DEFRAG), freed), "--write-probe",
                 "--etcd-quota", "16MiB")

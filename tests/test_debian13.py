@@ -155,7 +155,7 @@ def test_nagios4_accepts_the_shipped_examples(debian13_package: RootPackage, fol
     code, output = _nagios_verify(debian13_package.root, folder, f"{DOC}/examples/nagios/commands.cfg")
     assert code == 0, output
     assert "Total Errors:   0" in output and "Total Warnings: 0" in output, output
-    assert "Checked 8 services." in output and "Checked 4 hosts." in output, output
+    assert "Checked 9 services." in output and "Checked 4 hosts." in output, output
     assert "Nagios Core 4.4." in output, output
 
 

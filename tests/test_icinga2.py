@@ -411,7 +411,7 @@ def test_daemon_runs_the_write_probe_and_the_etcd_size(daemon_run: DaemonRun) ->
     assert result.state == 2, result
     assert result.output.split("\n", 1)[0] == (
         "K8S_HEALTH CRITICAL - readyz: all 33 sub-checks passed; etcd is out of space: every write is refused; "
-        "etcd is 75 % full (1.49 GiB of 2 GiB, --etcd-warning 70): at 100 % every write is refused"), result
+        "etcd is 75 % full (1.49 GiB of 2 GiB): at 100 % every write is refused"), result
     line = daemon_run.command_lines["writes"]
     assert "'--etcd-quota' '2GiB'" in line and "'--etcd-warning' '70'" in line and "'--write-probe'" in line
     assert "'--write-critical' '2'" in line

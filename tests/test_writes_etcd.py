@@ -120,11 +120,11 @@ def test_a_last_line_without_newline_counts() -> None:
 @pytest.mark.parametrize("size, state, words", [
     (286720, Ok, "etcd under 1 % of quota (280 KiB of 2 GiB)"),
     (int(0.5 * GiB), Ok, "etcd 25 % of quota (512 MiB of 2 GiB)"),
-    (int(1.7 * GiB), Warn, "etcd is 85 % full (1.7 GiB of 2 GiB, --etcd-warning 80): at 100 % every write is "
+    (int(1.7 * GiB), Warn, "etcd is 85 % full (1.7 GiB of 2 GiB): at 100 % every write is "
                            "refused"),
-    (int(1.96 * GiB), Critical, "etcd is 98 % full (1.96 GiB of 2 GiB, --etcd-critical 95): at 100 % every "
+    (int(1.96 * GiB), Critical, "etcd is 98 % full (1.96 GiB of 2 GiB): at 100 % every "
                                 "write is refused"),
-    (3 * GiB, Critical, "etcd is 150 % full (3 GiB of 2 GiB, --etcd-critical 95): at 100 % every write is refused"),
+    (3 * GiB, Critical, "etcd is 150 % full (3 GiB of 2 GiB): at 100 % every write is refused"),
 ])
 def test_size_against_the_quota(size: int, state: object, words: str) -> None:
     verdict = judge_size(EtcdSize(VIA, Storage("apiserver_storage_size_bytes", float(size))), Quota(2 * GiB),

@@ -397,7 +397,7 @@ def test_the_control_plane_fires_its_triggers(setup: Setup, kind: str) -> None:
         summary = setup.value_where(host, "k8s.health.control.summary", "naming the full etcd",
                                     lambda text: "out of space" in text)
         assert summary.startswith("readyz: all 33 sub-checks passed; etcd is out of space: every write is refused; "
-                                  "etcd is 97 % full (1.94 GiB of 2 GiB, --etcd-critical 95)"), summary
+                                  "etcd is 97 % full (1.94 GiB of 2 GiB)"), summary
         assert float(setup.item(host, "k8s.health.etcd.percent")["lastvalue"]) == pytest.approx(96.86, abs=0.01)
         for path, reply in control_plane_routes(Reply.from_capture(PROBE_FORBIDDEN)).items():
             setup.server.set_route(path, reply)

@@ -84,9 +84,8 @@ def _judge_storage(storage: Storage, quota: Quota, chosen: ServiceState) -> Size
     else:
         option = "--etcd-critical" if found == Critical else "--etcd-warning"
         limit = quota.critical if found == Critical else quota.warning
-        words = f"etcd is {percent:.0f} % full ({amount}, {option} {limit:g}): at 100 % every write is refused" \
-                f"{policy_label(state, found)}"
-        lines.append((1, f"{NAME}: {ADVICE}"))
+        words = f"etcd is {percent:.0f} % full ({amount}): at 100 % every write is refused{policy_label(state, found)}"
+        lines.append((1, f"{NAME}: over {option} {limit:g} %; {ADVICE}"))
     lines.append((1 if found != Ok else 2, f"[{'+' if found == Ok else '-'}] {NAME}: {storage.size:.0f} bytes of "
                                            f"{quota.size} ({percent:.2f} %)"))
     return SizeVerdict(state, words, tuple(lines), storage.size, percent, storage.metric)
