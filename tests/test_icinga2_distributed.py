@@ -10,12 +10,15 @@ API. Each of the two ways to deliver the CheckCommand is a cluster of its own:
 from __future__ import annotations
 
 import contextlib
+import json
+import os
 import re
 import secrets
 import shutil
 import subprocess
 import time
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -32,28 +35,32 @@ ETCD_DOWN = "K8S_HEALTH CRITICAL - readyz: etcd, etcd-readiness failed (2 of 33 
 PLUGINS = "/usr/lib/nagios/plugins"
 
 
-def _service(name: str, server: str, ca: str, endpoint: str = "", token: bool = False) -> str:
+def _service(name: str, server: str, ca: str, endpoint: str = "", token: str = "") -> str:
+    """``token``: "constant" (``vars.k8s_health_token = K8sHealthToken``), or a token file's path."""
     lines = ['  check_command = "k8s_health"', "  check_interval = 2s", "  retry_interval = 2s",
              f'  vars.k8s_health_server = "{server}"', f'  vars.k8s_health_certificate_authority = "{ca}"']
     if endpoint:
         lines.append(f'  command_endpoint = "{endpoint}"')
-    if token:
+    if token == "constant":
         lines.append("  vars.k8s_health_token = K8sHealthToken")
+    elif token:
+        lines.append(f'  vars.k8s_health_token_file = "{token}"')
     host = "k8s-cp" if endpoint else "k8s-cp-satellite"
     return f'object Service "{name}" {{\n  host_name = "{host}"\n' + "\n".join(lines) + "\n}\n"
 
 
-def _configs(delivery: str, servers: tuple[str, str, str, str], satellite_token: bool = True
-             ) -> tuple[dict[str, str], dict[str, str]]:
+def _configs(delivery: str, servers: tuple[str, str, str, str], satellite_token: bool = True,
+             token_file: str = "") -> tuple[dict[str, str], dict[str, str]]:
     """Each node's own configuration and the master's zones.d for one way of delivering the CheckCommand;
-    ``servers``: the CA file and the URLs ``_servers`` gives."""
+    ``servers``: the CA file and the URLs ``_servers`` gives. ``token_file``: the way docs/icinga2.md recommends,
+    a token file on every node that runs the check and no constant anywhere; otherwise the constant."""
     ca, healthy, down, secured = servers
     includes = "include <itl>\ninclude <plugins>\n"
     if delivery == "package":
         includes += "include <plugins-contrib>\n"
     constants = f'const PluginDir = "{PLUGINS}"\nconst PluginContribDir = "{PLUGINS}"\n'
     # The token constant: wherever a zone's Services are compiled, the master and that zone's satellite.
-    token = f'const K8sHealthToken = "{TOKEN}"\n'
+    token = "" if token_file else f'const K8sHealthToken = "{TOKEN}"\n'
     local = {
         "master": constants + token + includes + 'object CheckerComponent "checker" {}\n',
         "satellite": (constants + (token if satellite_token else "") + includes
@@ -65,8 +72,10 @@ def _configs(delivery: str, servers: tuple[str, str, str, str], satellite_token:
                              + _service("agent-healthy", healthy, ca, endpoint="agent")
                              + _service("agent-etcd-down", down, ca, endpoint="agent"),
         "satellite/hosts.conf": 'object Host "k8s-cp-satellite" { check_command = "dummy" }\n'
-                                + _service("satellite-token", secured, ca, token=True),
+                                + _service("satellite-token", secured, ca, token=token_file or "constant"),
     }
+    if token_file:  # the agent too runs a check that needs the token, from the same file on its own disk
+        zone_files["master/hosts.conf"] += _service("agent-token", secured, ca, endpoint="agent", token=token_file)
     if delivery == "global-zone":
         zone_files["global-templates/k8s_health.conf"] = (ROOT / "icinga2-commands.conf").read_text()
     return local, zone_files
@@ -142,21 +151,47 @@ def test_the_token_constant_works_through_the_satellite(
     assert result["command"] and all(TOKEN not in part for part in result["command"]), result["command"]
 
 
+def test_a_constant_is_readable_through_the_rest_api(cluster_run: tuple[str, Cluster, dict[str, dict[str, Any]]]
+                                                    ) -> None:
+    """What docs/icinga2.md warns of: a token in a constant is shown by /v1/variables, and a custom variable set
+    from it by /v1/objects/services, to every API user allowed to query them (protected custom variables only
+    hide them in Icinga Web)."""
+    _, cluster, _ = cluster_run
+    assert TOKEN in json.dumps(cluster.api("/v1/variables"))
+    assert TOKEN in json.dumps(cluster.api("/v1/objects/services?attrs=vars"))
+
+
+def test_the_recommended_token_file_keeps_the_token_out_of_the_rest_api(own_cluster_folder: Path) -> None:
+    """The way docs/icinga2.md recommends for a distributed setup: the token in a file on each node that runs the
+    check (here the satellite and the agent), no constant anywhere. The server refuses anonymous requests, so OK
+    proves the token reached the plugin on both; nothing the master's REST API serves holds it."""
+    folder = own_cluster_folder
+    token_file = folder / "k8s-token"
+    token_file.write_text(TOKEN + "\n")
+    subprocess.run(["chown", "root:nagios", str(token_file)], check=True)
+    token_file.chmod(0o640)
+    with _servers(folder) as servers, \
+            icinga_cluster(folder, *_configs("package", servers, token_file=str(token_file))) as cluster:
+        results = cluster.wait_for("the checks that need the token, run by the satellite and the agent",
+                                   lambda found: all(found.get(name, {}).get("output", "").startswith("K8S_HEALTH ")
+                                                     for name in ("satellite-token", "agent-token")))
+        for name, source in (("satellite-token", "satellite"), ("agent-token", "agent")):
+            assert (results[name]["state"], results[name]["output"].rstrip(), results[name]["check_source"]) == (
+                0, HEALTHY, source), results[name]
+        exposed = {path: json.dumps(cluster.api(path)) for path in (
+            "/v1/objects/services", "/v1/objects/hosts", "/v1/objects/checkcommands", "/v1/variables",
+            "/v1/status")}
+        assert str(token_file) in exposed["/v1/objects/services"]  # what the master holds: the file's path
+        assert [path for path, text in exposed.items() if TOKEN in text] == []
+
+
 # -- the traps the two deliveries set, each shown by the real icinga2 ------------------------------------------
 
 def _validate(folder: Path, text: str) -> str:
     """``icinga2 daemon -C`` on ``text``; its output (it must fail: these are the configurations to avoid)."""
-    config = folder / "check.conf"
-    config.write_text(text)
-    config.chmod(0o644)
-    cache = folder / "cache"
-    cache.mkdir(exist_ok=True)
-    cache.chmod(0o777)
-    result = subprocess.run(["icinga2", "daemon", "-C", "-c", str(config), f"-DConfiguration.CacheDir={cache}",
-                             f"-DConfiguration.ObjectsPath={cache}/objects", f"-DConfiguration.VarsPath={cache}/vars"],
-                            capture_output=True, text=True, timeout=60, check=False, stdin=subprocess.DEVNULL)
-    assert result.returncode == 1, result.stdout
-    return result.stdout
+    code, output = _check(folder, text)
+    assert code == 1, output
+    return output
 
 
 @pytest.fixture
@@ -170,6 +205,49 @@ def validation_folder() -> Iterator[Path]:
 CONSTANTS = f'const PluginDir = "{PLUGINS}"\nconst PluginContribDir = "{PLUGINS}"\ninclude <itl>\ninclude <plugins>\n'
 SERVICE = ('object Host "k8s-cp" { check_command = "dummy" }\n'
            'object Service "k8s-apiserver" { host_name = "k8s-cp"; check_command = "k8s_health" }\n')
+
+
+CONTRIB_COMMAND = "/usr/share/icinga2/include/plugins-contrib.d/k8s_health.conf"
+DIVERTED = CONTRIB_COMMAND + ".global-zone"
+
+
+def test_a_diversion_keeps_the_plugin_and_drops_only_the_packages_command(
+        validation_folder: Path, request: pytest.FixtureRequest) -> None:
+    """A node whose cluster takes the command from the global zone keeps the package for the plugin and moves the
+    package's copy of the command aside with dpkg-divert, as docs/icinga2.md says: include <plugins-contrib> then
+    clashes with the global-zone copy no more, the plugin stays, and a reinstall (an upgrade) keeps it aside."""
+    package = request.getfixturevalue("debian_package")
+    copy = validation_folder / "global-templates.conf"
+    copy.write_text((ROOT / "icinga2-commands.conf").read_text())
+    copy.chmod(0o644)
+    config = CONSTANTS + "include <plugins-contrib>\n" + f'include "{copy}"\n' + SERVICE
+    divert = ["dpkg-divert", "--local", "--rename", "--divert", DIVERTED]
+    subprocess.run([*divert, "--add", CONTRIB_COMMAND], check=True, capture_output=True)
+    try:
+        assert not Path(CONTRIB_COMMAND).exists() and Path(DIVERTED).exists()
+        assert _check(validation_folder, config) == (0, "")
+        # Unpacked again, as an upgrade does: the file goes to the diverted name again.
+        subprocess.run(["dpkg", "-i", str(package.deb)], check=True, capture_output=True)
+        assert not Path(CONTRIB_COMMAND).exists() and Path(DIVERTED).exists()
+        assert os.access(PLUGINS + "/check_k8s_health", os.X_OK)
+    finally:
+        subprocess.run([*divert, "--remove", CONTRIB_COMMAND], check=True, capture_output=True)
+    assert Path(CONTRIB_COMMAND).exists()
+    assert "re-defined" in _check(validation_folder, config)[1]
+
+
+def _check(folder: Path, text: str) -> tuple[int, str]:
+    """``icinga2 daemon -C`` on ``text``: 0 and "" when valid, else the exit code and the errors."""
+    config = folder / "check.conf"
+    config.write_text(text)
+    config.chmod(0o644)
+    cache = folder / "cache"
+    cache.mkdir(exist_ok=True)
+    cache.chmod(0o777)
+    result = subprocess.run(["icinga2", "daemon", "-C", "-c", str(config), f"-DConfiguration.CacheDir={cache}",
+                             f"-DConfiguration.ObjectsPath={cache}/objects", f"-DConfiguration.VarsPath={cache}/vars"],
+                            capture_output=True, text=True, timeout=60, check=False, stdin=subprocess.DEVNULL)
+    return result.returncode, "" if result.returncode == 0 else result.stdout
 
 
 def test_a_master_without_the_command_refuses_its_configuration(validation_folder: Path) -> None:
@@ -217,9 +295,10 @@ def test_an_agent_with_the_package_refuses_a_global_zone_copy_silently(own_clust
             assert results["agent-healthy"]["state"] == 0  # the check itself goes on: nothing on the master
 
 
-def test_switching_from_the_global_zone_to_the_package(own_cluster_folder: Path) -> None:
-    """As docs/icinga2.md says: the master changes in one reload (the global-zone file out, the package's include
-    in); each child takes the package only once its synced copy of the zone has lost the file."""
+def test_master_first_leaves_an_agent_without_the_command(own_cluster_folder: Path) -> None:
+    """The order docs/icinga2.md warns against: the master switches first (the global-zone file out, the package's
+    include in); each child then loses its synced copy of the command before it can take the package's, and the
+    master shows its checks as UNKNOWN "does not exist" until it does. The child still gets there."""
     folder = own_cluster_folder
     with _servers(folder) as servers:
         local, zone_files = _configs("global-zone", servers)
@@ -236,12 +315,17 @@ def _switch(cluster: Cluster) -> None:
     (master.folder / "zones.d" / "global-templates" / "k8s_health.conf").unlink()
     _add_include(master.folder / "icinga2.conf")
     cluster.reload("master")
-    synced = agent.folder / "data" / "api" / "zones" / "global-templates"
+    synced = _synced(cluster, "agent")
     deadline = time.monotonic() + 60
     while any(synced.rglob("k8s_health.conf")):
         assert time.monotonic() < deadline, cluster.logs()
         time.sleep(1)
     assert any(synced.rglob("templates.conf")), "the rest of the zone stays"
+    lost = time.time()
+    seen: list[str] = []
+    _sample(cluster, 6, seen, lost)  # three of the agent's check intervals without the command
+    assert any(text.startswith("agent-healthy on agent") and "'k8s_health' does not exist" in text
+               for text in seen), seen
     switched = time.time()
     _add_include(agent.folder / "icinga2.conf")
     cluster.reload("agent")
@@ -256,3 +340,127 @@ def _add_include(config: Path) -> None:
     text = config.read_text()
     assert "include <plugins-contrib>" not in text
     config.write_text(text.replace("include <plugins>\n", "include <plugins>\ninclude <plugins-contrib>\n", 1))
+
+
+def _synced(cluster: Cluster, name: str) -> Path:
+    """A child's synced copy of the global zone, where Icinga keeps what the master sent it."""
+    return cluster.nodes[name].folder / "data" / "api" / "zones" / "global-templates"
+
+
+def _sample(cluster: Cluster, seconds: float, seen: list[str], since: float) -> None:
+    """Every output the master shows for a few seconds of checks run after ``since``, into ``seen``: a child
+    without the command shows as UNKNOWN "Check command 'k8s_health' does not exist", however briefly."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        seen += [f"{name} on {result.get('check_source')} at {result.get('execution_end', 0):.1f}: {result['output']}"
+                 for name, result in cluster.results().items() if result.get("execution_end", 0) >= since]
+        time.sleep(0.5)
+
+
+def test_switching_satellite_and_agent_to_the_package_children_first(own_cluster_folder: Path) -> None:
+    """docs/icinga2.md's switch from the global zone to the package, on a satellite (whose zone's Services need
+    the command to compile) and an agent: each child first, in one step (its synced copy of the command deleted,
+    the package's include added, reloaded), the master last. No node is ever without the command: no check says
+    it does not exist; the children refuse the global zone's syncs while the master still sends the file, and take
+    them again once it no longer does."""
+    folder = own_cluster_folder
+    names = ("agent-healthy", "satellite-token")
+    with _servers(folder) as servers:
+        local, zone_files = _configs("global-zone", servers)
+        zone_files["global-templates/templates.conf"] = 'template Host "generic-k8s" { max_check_attempts = 3 }\n'
+        with icinga_cluster(folder, local, zone_files) as cluster:
+            cluster.wait_for("first OK results of the agent and the satellite", lambda found: all(
+                found.get(name, {}).get("output", "").startswith("K8S_HEALTH OK") for name in names))
+            seen: list[str] = []
+            steps: list[str] = []
+            began = time.time()
+            for child in ("satellite", "agent"):
+                steps.append(f"{child} {time.time():.1f}")
+                synced = _synced(cluster, child)
+                for copy in synced.rglob("k8s_health.conf"):
+                    copy.unlink()
+                _add_include(cluster.nodes[child].folder / "icinga2.conf")
+                cluster.reload(child)
+                _sample(cluster, 8, seen, began)
+                assert not any(synced.rglob("k8s_health.conf")), "a refused sync leaves the copy as it was"
+            master = cluster.nodes["master"]
+            steps.append(f"master {time.time():.1f}")
+            (master.folder / "zones.d" / "global-templates" / "k8s_health.conf").unlink()
+            _add_include(master.folder / "icinga2.conf")
+            cluster.reload("master")
+            _sample(cluster, 8, seen, began)
+            switched = time.time()
+            _zone_flows_again(cluster, seen, began)
+            results = cluster.wait_for("OK results run after the switch", lambda found: all(
+                found.get(name, {}).get("execution_end", 0) > switched + 1
+                and found[name]["output"].startswith("K8S_HEALTH OK") for name in names))
+    assert sorted({output for output in seen if "does not exist" in output}) == [], (switched, steps)
+    assert {results[name]["check_source"] for name in names} == {"agent", "satellite"}
+
+
+def test_switching_satellite_and_agent_from_the_package_to_the_global_zone(own_cluster_folder: Path) -> None:
+    """The other way, as docs/icinga2.md gives it: the master first (the file into the global zone, its own include
+    out), while every child keeps the package and refuses the zone's syncs; then each child drops the package's
+    command (its include out; on a real node the package itself stays, for the plugin) and reloads. Measured:
+    whether and how long a child is without the command."""
+    folder = own_cluster_folder
+    names = ("agent-healthy", "satellite-token")
+    with _servers(folder) as servers:
+        local, zone_files = _configs("package", servers)
+        zone_files["global-templates/templates.conf"] = 'template Host "generic-k8s" { max_check_attempts = 3 }\n'
+        with icinga_cluster(folder, local, zone_files) as cluster:
+            cluster.wait_for("first OK results of the agent and the satellite", lambda found: all(
+                found.get(name, {}).get("output", "").startswith("K8S_HEALTH OK") for name in names))
+            began = time.time()
+            seen: list[str] = []
+            master = cluster.nodes["master"]
+            (master.folder / "zones.d" / "global-templates" / "k8s_health.conf").write_text(
+                (ROOT / "icinga2-commands.conf").read_text())
+            _drop_include(master.folder / "icinga2.conf")
+            cluster.reload("master")
+            _sample(cluster, 8, seen, began)
+            for child in ("satellite", "agent"):
+                # The step Icinga cannot take alone: the child refused the zone while it had the package, and a
+                # satellite without the command cannot load its zone's Services, so it would never reload. The
+                # master's file goes into the child's synced copy by hand, in the same step.
+                copy = _synced(cluster, child) / "_etc" / "k8s_health.conf"
+                copy.write_text((ROOT / "icinga2-commands.conf").read_text())
+                shutil.chown(copy, "nagios", "nagios")
+                _drop_include(cluster.nodes[child].folder / "icinga2.conf")
+                reloaded = time.time()
+                cluster.reload(child)
+                cluster.wait_for(f"a result run by the {child} after its reload", partial(_ran_since, child, reloaded))
+                _sample(cluster, 6, seen, began)
+            _zone_flows_again(cluster, seen, began)
+            switched = time.time()
+            results = cluster.wait_for("OK results run after the switch", lambda found: all(
+                found.get(name, {}).get("execution_end", 0) > switched + 1
+                and found[name]["output"].startswith("K8S_HEALTH OK") for name in names))
+    assert sorted({text for text in seen if "does not exist" in text}) == []
+    assert {results[name]["check_source"] for name in names} == {"agent", "satellite"}
+
+
+def _zone_flows_again(cluster: Cluster, seen: list[str], began: float) -> None:
+    """A change the master makes to the global zone now reaches both children: they take its syncs again."""
+    master = cluster.nodes["master"]
+    (master.folder / "zones.d" / "global-templates" / "templates.conf").write_text(
+        'template Host "generic-k8s" { max_check_attempts = 5 }\n')
+    cluster.reload("master")
+    for child in ("satellite", "agent"):
+        deadline = time.monotonic() + 60
+        while "max_check_attempts = 5" not in "".join(
+                path.read_text() for path in _synced(cluster, child).rglob("templates.conf")):
+            assert time.monotonic() < deadline, f"{child} did not take the global zone again:\n" \
+                                                f"{cluster.log_of(child)[-3000:]}"
+            _sample(cluster, 1, seen, began)
+
+
+def _ran_since(child: str, since: float, found: dict[str, dict[str, Any]]) -> bool:
+    return any(result.get("check_source") == child and result.get("execution_end", 0) > since + 1
+               for result in found.values())
+
+
+def _drop_include(config: Path) -> None:
+    text = config.read_text()
+    assert "include <plugins-contrib>\n" in text
+    config.write_text(text.replace("include <plugins-contrib>\n", "", 1))
