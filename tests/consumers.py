@@ -78,6 +78,15 @@ def readable_copy(path: str, folder: Path, name: str) -> str:
     return str(target)
 
 
+def token_file_for(folder: Path, token: str, gid: int) -> Path:
+    """A token file as the docs set it up for a consumer: owned root and that consumer's group, mode 640."""
+    path = folder / "k8s-token"
+    path.write_text(token + "\n")
+    os.chown(path, 0, gid)
+    path.chmod(0o640)
+    return path
+
+
 def stop_daemon(daemon: subprocess.Popen[bytes]) -> None:
     """SIGTERM (icinga2 exits in about a second), then SIGKILL to its whole process group (it was started in a
     session of its own, so that group holds only the daemon and the plugins it spawned)."""

@@ -20,7 +20,6 @@ import contextlib
 import dataclasses
 import grp
 import json
-import os
 import shutil
 import time
 from collections.abc import Callable, Iterator
@@ -28,7 +27,7 @@ from pathlib import Path
 from typing import Any, Optional, TypeVar
 
 import pytest
-from consumers import need, readable_copy, world_readable_dir
+from consumers import need, readable_copy, token_file_for, world_readable_dir
 from fakeapi import FakeApiServer, Reply, etcd_down_routes, healthy_routes
 from test_zabbix import (
     EXTERNAL_TEMPLATE,
@@ -187,10 +186,7 @@ def setup(request: pytest.FixtureRequest) -> Iterator[Setup]:
             server = stack.enter_context(FakeApiServer(healthy_routes(), token=TOKEN, anonymous=False,
                                                        server_names=(*SERVER_NAMES, "127.0.0.1")))
             ca_file = readable_copy(server.ca_file, folder, "k8s-ca.crt")
-            token_file = folder / "k8s-token"
-            token_file.write_text(TOKEN + "\n")
-            os.chown(token_file, 0, zabbix_ids[1])
-            token_file.chmod(0o640)
+            token_file = token_file_for(folder, TOKEN, zabbix_ids[1])
             agent_folder = folder / "agent"
             agent_folder.mkdir()
             agent_folder.chmod(0o755)

@@ -156,6 +156,14 @@ class ZabbixServer:
     def diagnostics(self) -> str:
         return tail(self.log)
 
+    @property
+    def port(self) -> int:
+        """The trapper's port, where active proxies and agents connect."""
+        for line in (self.folder / "zabbix_server.conf").read_text().splitlines():
+            if line.startswith("ListenPort="):
+                return int(line.split("=", 1)[1])
+        raise AssertionError("zabbix_server.conf names no ListenPort")
+
 
 def _postgres(folder: Path, stack: contextlib.ExitStack, place: Place) -> int:
     """initdb as postgres into the folder (PostgreSQL wants its data folder 0700), started on 127.0.0.1."""
