@@ -37,10 +37,13 @@ class Proxied:
     hostid: str
     document_key: str
 
-    def value(self, key: str) -> str:
+    def item(self, key: str) -> dict[str, Any]:
         (item,) = self.zabbix.api.call("item.get", {"hostids": self.hostid, "filter": {"key_": key},
                                                     "output": ["lastvalue", "error", "state"]})
-        return str(item["lastvalue"])
+        return dict(item)
+
+    def value(self, key: str) -> str:
+        return str(self.item(key)["lastvalue"])
 
     def check_now(self) -> None:
         """Zabbix's "Execute now" (task type 6) for the item that runs the plugin: the server hands it to the
@@ -72,7 +75,9 @@ class Proxied:
 
 
 @pytest.fixture(scope="module")
-def proxied(request: pytest.FixtureRequest) -> Iterator[Proxied]:
+def proxies(request: pytest.FixtureRequest) -> Iterator[dict[str, Proxied]]:
+    """Two active proxies of one server, each monitoring a host of its own: "raised" with the Timeout of 10 the docs
+    ask for, "default" with the proxy's shipped Timeout of 3 s."""
     need(*PROGRAMS)
     proxy_deb()
     plugin: Path = request.getfixturevalue("debian_plugin")
@@ -86,10 +91,6 @@ def proxied(request: pytest.FixtureRequest) -> Iterator[Proxied]:
             token_file = token_file_for(folder, TOKEN, grp.getgrnam("zabbix").gr_gid)
             (folder / "zabbix").mkdir()
             zabbix = stack.enter_context(zabbix_server(folder / "zabbix", timeout=10))
-            (folder / "proxy").mkdir()
-            proxy = stack.enter_context(zabbix_proxy(folder / "proxy", zabbix.port, "k8s-proxy-1", timeout=10))
-            # The plugin on the proxy's side only: an external check behind a proxy runs there.
-            (proxy.external_scripts / "check_k8s_health").symlink_to(plugin)
             export = template(EXTERNAL_TEMPLATE)
             rules = {name: {"createMissing": True, "updateExisting": True}
                      for name in ("groups", "templates", "items", "discoveryRules", "triggers", "valueMaps")}
@@ -97,20 +98,32 @@ def proxied(request: pytest.FixtureRequest) -> Iterator[Proxied]:
                                                             "rules": rules}) is True
             (found,) = zabbix.api.call("template.get", {"filter": {"host": the_template(export)["template"]},
                                                         "output": ["templateid"]})
-            proxyid = zabbix.api.call("proxy.create", {"host": proxy.name, "status": 5})["proxyids"][0]
             groupid = zabbix.api.call("hostgroup.create", {"name": "Kubernetes"})["groupids"][0]
-            hostid = zabbix.api.call("host.create", {
-                "host": HOST, "groups": [{"groupid": groupid}], "proxy_hostid": proxyid,
-                "templates": [{"templateid": found["templateid"]}],
-                # 6.0 wants an interface for an External check item; nothing listens behind this one.
-                "interfaces": [{"type": 1, "main": 1, "useip": 1, "ip": "127.0.0.1", "dns": "", "port": "10050"}],
-                "macros": [{"macro": "{$K8S.HEALTH.URL}", "value": server.url},
-                           {"macro": "{$K8S.HEALTH.CA_FILE}", "value": ca_file},
-                           {"macro": "{$K8S.HEALTH.TOKEN_FILE}", "value": str(token_file)},
-                           {"macro": "{$K8S.HEALTH.TIMEOUT}", "value": "8"}]})["hostids"][0]
-            yield Proxied(zabbix, proxy, server, hostid, master_keys(export)[0])
+            found_proxies = {}
+            for kind, timeout in (("raised", 10), ("default", None)):
+                (folder / kind).mkdir()
+                proxy = stack.enter_context(zabbix_proxy(folder / kind, zabbix.port, f"k8s-proxy-{kind}", timeout))
+                # The plugin on the proxy's side only: an external check behind a proxy runs there.
+                (proxy.external_scripts / "check_k8s_health").symlink_to(plugin)
+                proxyid = zabbix.api.call("proxy.create", {"host": proxy.name, "status": 5})["proxyids"][0]
+                hostid = zabbix.api.call("host.create", {
+                    "host": f"{HOST}-{kind}", "groups": [{"groupid": groupid}], "proxy_hostid": proxyid,
+                    "templates": [{"templateid": found["templateid"]}],
+                    # 6.0 wants an interface for an External check item; nothing listens behind this one.
+                    "interfaces": [{"type": 1, "main": 1, "useip": 1, "ip": "127.0.0.1", "dns": "", "port": "10050"}],
+                    "macros": [{"macro": "{$K8S.HEALTH.URL}", "value": server.url},
+                               {"macro": "{$K8S.HEALTH.CA_FILE}", "value": ca_file},
+                               {"macro": "{$K8S.HEALTH.TOKEN_FILE}", "value": str(token_file)},
+                               {"macro": "{$K8S.HEALTH.TIMEOUT}", "value": "8"}]})["hostids"][0]
+                found_proxies[kind] = Proxied(zabbix, proxy, server, hostid, master_keys(export)[0])
+            yield found_proxies
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture
+def proxied(proxies: dict[str, Proxied]) -> Proxied:
+    return proxies["raised"]
 
 
 def _set(proxied: Proxied, routes: dict[str, Reply]) -> None:
@@ -144,3 +157,35 @@ def test_an_etcd_outage_answering_after_2_s_fires_the_trigger_on_the_server(prox
     proxied.until("back to OK", "k8s.health.code", lambda value: value == "0")
     wait_for("the trigger resolved", lambda: True if proxied.trigger("K8s health: API server is CRITICAL") == 0
              else None, timeout=60, diagnostics=proxied.proxy.diagnostics)
+
+
+def test_the_proxys_timeout_bounds_the_check(proxies: dict[str, Proxied]) -> None:
+    """Why the docs raise the proxy's Timeout: a /readyz that takes 4 s (a real one while etcd is down, two 2 s
+    probes) outlasts the shipped 3 s, and the proxy kills the plugin before its deadline of 8 s: the item turns
+    unsupported, with no document and no state, while the proxy with Timeout=10 names the failed sub-checks."""
+    default, raised = proxies["default"], proxies["raised"]
+    default.until("from the proxy with the shipped Timeout", "k8s.health.code", lambda value: value == "0")
+    routes = etcd_down_routes()
+    routes["/readyz"] = dataclasses.replace(routes["/readyz"], delay=2 * ETCD_PROBE)
+    routes["/livez"] = dataclasses.replace(routes["/livez"], delay=ETCD_PROBE)
+    _set(default, routes)
+    try:
+        asked = [0.0]
+
+        def killed() -> Optional[str]:
+            item = default.item(default.document_key)
+            if item["state"] == "1" and "Timeout while executing a shell script" in item["error"]:
+                return str(item["error"])
+            if time.monotonic() - asked[0] > 5:
+                default.check_now()
+                asked[0] = time.monotonic()
+            return None
+
+        wait_for("the document item unsupported by the proxy's Timeout", killed, timeout=120,
+                 diagnostics=default.proxy.diagnostics)
+        summary = raised.until("naming the failed sub-checks", "k8s.health.summary",
+                               lambda text: "etcd-readiness" in text)
+        assert "deadline" not in summary, summary
+    finally:
+        _set(default, healthy_routes())
+    default.until("back to OK", "k8s.health.code", lambda value: value == "0")
