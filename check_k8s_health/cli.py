@@ -38,8 +38,7 @@ def run(settings: Settings, deadline: Deadline) -> NoReturn:
     from check_k8s_health.output.summary import HealthSummary
 
     check = nagiosplugin.Check(HealthProbe(settings, deadline), HealthContext(settings),
-                               PerfContext(settings.warning, settings.critical, settings.cert_warning,
-                                           settings.cert_critical, settings), HealthSummary(settings.verbose))
+                               PerfContext(settings), HealthSummary(settings.verbose))
     check.name = "k8s_health"  # after construction: nagiosplugin 1.3 (Debian 12) has no name= argument
     check.main(verbose=settings.verbose, timeout=0)  # the deadline is ours: see base/deadline.py
     raise AssertionError("nagiosplugin's Check.main returned")

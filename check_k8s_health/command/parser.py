@@ -166,7 +166,7 @@ def build_parser() -> Parser:
                        help="with --etcd-quota: WARNING from this share of the quota (default 80)")
     judge.add_argument("--etcd-critical", type=_percent, metavar="PERCENT",
                        help="with --etcd-quota: CRITICAL from this share of the quota (default 95)")
-    judge.add_argument("-t", "--timeout", type=_timeout, default=DEFAULT_TIMEOUT, metavar="SECONDS",
+    judge.add_argument("-t", "--timeout", type=_seconds, default=DEFAULT_TIMEOUT, metavar="SECONDS",
                        help=f"overall deadline (default {DEFAULT_TIMEOUT:g})")
     judge.add_argument("--output", choices=("nagios", "json"), default="nagios", metavar="FORMAT",
                        help="nagios (default): the plugin line; json: one JSON document with every server, "
@@ -202,28 +202,28 @@ def _number(convert: Callable[[str], N], what: str, low: N, high: N, low_include
 _port = _number(int, "a port number", 1, 65535)
 _count = _number(int, "a whole number of servers", 1, 1000)
 _days = _number(float, "a number of days", 0.0, 36500.0)
-_timeout = _number(float, "a number of seconds", 0.0, 3600.0, low_included=False)
 _seconds = _number(float, "a number of seconds", 0.0, 3600.0, low_included=False)
 _percent = _number(float, "a percentage", 0.0, 100.0, low_included=False)
-#: Kubernetes' quantity suffixes: binary (etcd's 2GiB default is 2 Gi), and decimal.
-_UNITS = {"": 1, "B": 1, "Ki": 1024, "KiB": 1024, "Mi": 1024**2, "MiB": 1024**2, "Gi": 1024**3, "GiB": 1024**3,
-          "Ti": 1024**4, "TiB": 1024**4, "k": 1000, "K": 1000, "KB": 1000, "M": 1000**2, "MB": 1000**2,
-          "G": 1000**3, "GB": 1000**3, "T": 1000**4, "TB": 1000**4}
-#: etcd suggests at most 8 GiB; a quota beyond this is a typo.
-_MAX_QUOTA = 1024**5
 
 
 def _size(text: str) -> int:
-    """etcd's ``--quota-backend-bytes`` as an operator writes it: ``2GiB``, ``8Gi``, ``16MiB``, ``2147483648``."""
+    """etcd's ``--quota-backend-bytes`` as an operator writes it: ``2GiB``, ``8Gi``, ``16MiB``, ``2147483648``.
+    Its tables are built here, by the runs that give a size."""
     import re
 
+    # Kubernetes' quantity suffixes: binary (etcd's 2GiB default is 2 Gi), and decimal.
+    units = {"": 1, "B": 1, "Ki": 1024, "KiB": 1024, "Mi": 1024**2, "MiB": 1024**2, "Gi": 1024**3, "GiB": 1024**3,
+             "Ti": 1024**4, "TiB": 1024**4, "k": 1000, "K": 1000, "KB": 1000, "M": 1000**2, "MB": 1000**2,
+             "G": 1000**3, "GB": 1000**3, "T": 1000**4, "TB": 1000**4}
+    most = 1024**5  # etcd suggests at most 8 GiB; a quota beyond 1 PiB is a typo
+
     match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([A-Za-z]*)\s*", text)
-    unit = match and _UNITS.get(match[2])
+    unit = match and units.get(match[2])
     if not match or unit is None:
         shown = text if len(text) <= 40 else f"{text[:37]}..."
         raise argparse.ArgumentTypeError(f"{shown!r} is not a size such as 2GiB, 8GiB, 16MiB or 2147483648 (bytes)")
     size = round(float(match[1]) * unit)
-    if not 0 < size <= _MAX_QUOTA:
+    if not 0 < size <= most:
         raise argparse.ArgumentTypeError(f"{text.strip()} is not a quota etcd can have (more than 0, at most 1 PiB)")
     return size
 

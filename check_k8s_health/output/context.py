@@ -7,7 +7,7 @@ Perfdata values are formatted here as plain decimals, because nagiosplugin print
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 import nagiosplugin
 
@@ -30,21 +30,19 @@ class PerfContext(nagiosplugin.Context):
     """Perfdata only: ``*_time`` carries the ``-w``/``-c`` ranges (judged in ``checks.endpoints.judge``), counts
     are integers."""
 
-    def __init__(self, warning: Optional[str], critical: Optional[str], cert_warning: Optional[float] = None,
-                 cert_critical: Optional[float] = None, settings: Optional[Settings] = None) -> None:
+    def __init__(self, settings: Settings) -> None:
         super().__init__("perf")
-        self._warning = str(nagiosplugin.Range(warning)) if warning else ""
-        self._critical = str(nagiosplugin.Range(critical)) if critical else ""
-        self._write = ("", "") if settings is None else (
-            decimal(settings.write_warning, 4) if settings.write_warning is not None else "",
-            decimal(settings.write_critical, 4) if settings.write_critical is not None else "")
-        self._quota = None if settings is None else settings.etcd_quota
+        self._warning = str(nagiosplugin.Range(settings.warning)) if settings.warning else ""
+        self._critical = str(nagiosplugin.Range(settings.critical)) if settings.critical else ""
+        self._write = tuple(decimal(limit, 4) if limit is not None else ""
+                            for limit in (settings.write_warning, settings.write_critical))
+        self._quota = settings.etcd_quota
         # The size's thresholds in bytes, the quota as its maximum: a grapher draws the line etcd stops at.
-        self._etcd = ("", "") if self._quota is None or settings is None else (
-            str(int(self._quota * settings.etcd_warning / 100)), str(int(self._quota * settings.etcd_critical / 100)))
+        self._etcd = tuple("" if self._quota is None else str(int(self._quota * share / 100))
+                           for share in (settings.etcd_warning, settings.etcd_critical))
         # "N:" is the Nagios range for "alert below N", which is what the days left on a certificate need.
-        self._cert = tuple(f"{decimal(limit, 1)}:" if limit is not None else "" for limit in (cert_warning,
-                                                                                             cert_critical))
+        self._cert = tuple(f"{decimal(limit, 1)}:" if limit is not None else ""
+                           for limit in (settings.cert_warning, settings.cert_critical))
 
     def evaluate(self, metric: nagiosplugin.Metric, resource: Any) -> nagiosplugin.Result:
         return nagiosplugin.Result(nagiosplugin.Ok, None, metric)

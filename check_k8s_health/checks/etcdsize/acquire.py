@@ -15,7 +15,6 @@ from check_k8s_health.model.settings import Target
 from check_k8s_health.transport.client import HealthClient
 
 METRICS = "/metrics"
-WHAT = "/metrics"
 
 
 def measure(via: Target, deadline: Deadline) -> EtcdSize:
@@ -25,12 +24,12 @@ def measure(via: Target, deadline: Deadline) -> EtcdSize:
         answer = client.get(METRICS, budget=ask, describe=f"{METRICS} of {via.name}", max_body=MAX_SCAN,
                             scan=scan.feed)
     if answer.status != 200:
-        return EtcdSize(via, Failure(WHAT, via, answer))
+        return EtcdSize(via, Failure(METRICS, via, answer))
     if answer.truncated:
-        return EtcdSize(via, Failure(WHAT, via, answer, why=f"its first {MAX_SCAN // (1024 * 1024)} MiB hold no "
+        return EtcdSize(via, Failure(METRICS, via, answer, why=f"its first {MAX_SCAN // (1024 * 1024)} MiB hold no "
                                                             "storage size"))
     return EtcdSize(via, scan.finish())
 
 
 def unanswered(via: Target, error: PluginError) -> EtcdSize:
-    return EtcdSize(via, Failure(WHAT, via, error=error))
+    return EtcdSize(via, Failure(METRICS, via, error=error))

@@ -57,7 +57,7 @@ def judge_write(probe: WriteProbe, policy: Policy, warning: Optional[float] = No
     chosen = policy.state_of(policy_name, Critical)
     result = probe.result
     if isinstance(result, Failure):
-        found, words, hint, full = _refused(result)
+        found, words, hint, full = _refused(result, namespace, name)
         state = _soften(found, chosen)
         words += policy_label(state, found)
         lines = [(1, f"[-] {policy_name}: {words}")] + ([(1, f"{policy_name}: {hint}")] if hint else [])
@@ -91,11 +91,10 @@ def _soften(found: ServiceState, chosen: ServiceState) -> ServiceState:
     return Warn if chosen == Warn else found
 
 
-def _refused(failure: Failure) -> tuple[ServiceState, str, str, bool]:
+def _refused(failure: Failure, namespace: str, name: str) -> tuple[ServiceState, str, str, bool]:
     """State, words, hint, and whether etcd is full."""
     if out_of_space(failure):
         return Critical, FULL, FULL_HINT, True
-    namespace, name = failure.what.removeprefix("write to the Lease ").split("/", 1)
     answer = failure.answer
     if answer is not None and 400 <= answer.status <= 499 and answer.status not in (401, 403, 404):
         head = f"HTTP {answer.status} {answer.reason}".rstrip()
