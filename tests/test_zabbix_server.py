@@ -44,7 +44,7 @@ from test_zabbix import (
     template,
     the_template,
 )
-from zabbixserver import PROGRAMS, Place, ZabbixServer, wait_for, zabbix_server
+from zabbixserver import PROGRAMS, ZabbixServer, place_of, wait_for, zabbix_server
 
 #: What each version imports and links: 7.0 reads the 6.0 agent template (converting it) and its own external one.
 TEMPLATES = {"6.0": {"agent": TEMPLATE, "external": EXTERNAL_TEMPLATE},
@@ -147,16 +147,6 @@ class Setup:
                 f"agent log:\n{self.agent.log_tail()}")
 
 
-def _import(zabbix: ZabbixServer, path: Path) -> bool:
-    """With the rules configuration.import needs for everything the templates hold (7.0 names template groups
-    apart from host groups)."""
-    groups = "groups" if zabbix.place.zabbix == "6.0" else "template_groups"
-    rules = {name: {"createMissing": True, "updateExisting": True}
-             for name in (groups, "templates", "items", "discoveryRules", "triggers", "valueMaps")}
-    result = zabbix.api.call("configuration.import", {"format": "yaml", "source": path.read_text(), "rules": rules})
-    return result is True
-
-
 def _host(zabbix: ZabbixServer, name: str, path: Path, groupid: str, **extra: Any) -> Host:
     export = template(path)
     (found,) = zabbix.api.call("template.get", {"filter": {"host": the_template(export)["template"]},
@@ -170,14 +160,10 @@ def _host(zabbix: ZabbixServer, name: str, path: Path, groupid: str, **extra: An
 def setup(request: pytest.FixtureRequest) -> Iterator[Setup]:
     version: str = request.param
     need(*PROGRAMS, "zabbix_agentd")
-    plugin: Path = request.getfixturevalue("debian_plugin")
-    place, agent_command, zabbix_ids = Place(), None, (0, grp.getgrnam("zabbix").gr_gid)
+    place, plugin = place_of(version, request)
+    agent_command, zabbix_ids = None, (0, grp.getgrnam("zabbix").gr_gid)
     if version == "7.0":
-        from debianroot import PLUGIN, RootPackage
-
-        package: RootPackage = request.getfixturevalue("debian13_package")
-        place = Place(package.root.path, package.root.command, postgresql=17, zabbix="7.0")
-        agent_command, zabbix_ids, plugin = package.root.command, place.ids("zabbix"), Path(PLUGIN)
+        agent_command, zabbix_ids = place.command, place.ids("zabbix")
     templates = TEMPLATES[version]
     folder = world_readable_dir("check_k8s_health-zabbix-server-")
     try:
@@ -198,7 +184,7 @@ def setup(request: pytest.FixtureRequest) -> Iterator[Setup]:
             zabbix = stack.enter_context(zabbix_server(folder / "zabbix", place, 10 if version == "6.0" else None))
             # What the README asks a Zabbix admin to do on Debian: link the packaged plugin into ExternalScripts.
             (zabbix.external_scripts / "check_k8s_health").symlink_to(plugin)
-            imported = {kind: _import(zabbix, path) for kind, path in templates.items()}
+            imported = {kind: zabbix.import_template(path) for kind, path in templates.items()}
             groupid = zabbix.api.call("hostgroup.create", {"name": "Kubernetes"})["groupids"][0]
             macros = [{"macro": "{$K8S.HEALTH.URL}", "value": server.url},
                       {"macro": "{$K8S.HEALTH.CA_FILE}", "value": ca_file},

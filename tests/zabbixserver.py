@@ -59,6 +59,17 @@ class Place:
 
 
 HERE = Place()
+
+
+def place_of(version: str, request: pytest.FixtureRequest) -> tuple[Place, Path]:
+    """Where Zabbix ``version`` runs, and the Debian package's plugin as its programs see it: 6.0 on this machine;
+    7.0 in the Debian 13 root, with the same .deb installed there (tests/debianroot.py's fixtures)."""
+    if version == "6.0":
+        return HERE, Path(request.getfixturevalue("debian_plugin"))
+    from debianroot import PLUGIN, RootPackage
+
+    package: RootPackage = request.getfixturevalue("debian13_package")
+    return Place(package.root.path, package.root.command, postgresql=17, zabbix="7.0"), Path(PLUGIN)
 #: What a server on this machine needs (tests/run installs it).
 PROGRAMS = ("zabbix_server", "php", str(HERE.pg_bin / "postgres"), str(FRONTEND / "api_jsonrpc.php"),
             str(SCHEMA / "schema.sql.gz"))
@@ -155,6 +166,15 @@ class ZabbixServer:
 
     def diagnostics(self) -> str:
         return tail(self.log)
+
+    def import_template(self, path: Path) -> bool:
+        """configuration.import with the rules everything the templates hold needs (7.0 names template groups
+        apart from host groups)."""
+        groups = "groups" if self.place.zabbix == "6.0" else "template_groups"
+        rules = {name: {"createMissing": True, "updateExisting": True}
+                 for name in (groups, "templates", "items", "discoveryRules", "triggers", "valueMaps")}
+        return self.api.call("configuration.import", {"format": "yaml", "source": path.read_text(),
+                                                      "rules": rules}) is True
 
     @property
     def port(self) -> int:
