@@ -188,12 +188,24 @@ def test_quota_sizes_refused(text: str) -> None:
 # -- the write probe --------------------------------------------------------------------------------------------
 
 def test_the_patch_renews_only_holder_and_time_with_microseconds() -> None:
-    now = time.time()
+    now = time.time_ns()
     document = json.loads(patch_document(now))
     assert list(document) == ["spec"] and set(document["spec"]) == {"holderIdentity", "renewTime"}
     renewed = document["spec"]["renewTime"]
     assert renewed.endswith("Z") and len(renewed.split(".")[1]) == 7
-    assert patch_document(now) != patch_document(now + 0.000001)  # a patch that changes nothing writes nothing
+    assert patch_document(now) != patch_document(now + 1000)  # a patch that changes nothing writes nothing
+
+
+@pytest.mark.parametrize("now_ns, expected", [
+    (1_796_616_145_388_525_000, "2026-12-07T04:02:25.388525Z"),  # a float of it truncated to .388524 or .388525
+    (1_796_616_145_388_525_999, "2026-12-07T04:02:25.388525Z"),  # cut, never rounded up into the next second
+    (1_796_616_145_999_999_999, "2026-12-07T04:02:25.999999Z"),
+    (1_796_616_146_000_000_000, "2026-12-07T04:02:26.000000Z"),
+    (0, "1970-01-01T00:00:00.000000Z"),
+])
+def test_the_renew_time_is_exact_to_the_microsecond(now_ns: int, expected: str) -> None:
+    assert json.loads(patch_document(now_ns))["spec"]["renewTime"] == expected
+    assert json.loads(patch_document(now_ns + 1000))["spec"]["renewTime"] != expected
 
 
 def _probe(result: object, elapsed: Optional[float] = 0.01) -> WriteProbe:

@@ -27,7 +27,7 @@ def write(lease: tuple[str, str], via: Target, deadline: Deadline) -> WriteProbe
     path = LEASE_PATH.format(namespace=quote(namespace, safe=""), name=quote(name, safe=""))
     ask = deadline.inner()  # (see checks.endpoints.acquire: the request ends a step before the wait for it)
     with HealthClient(via, ask) as client:
-        answer = client.patch(path, patch_document(time.time()), MERGE_PATCH, budget=ask,
+        answer = client.patch(path, patch_document(time.time_ns()), MERGE_PATCH, budget=ask,
                               describe=f"the {what(namespace, name)} on {via.name}")
     result = parsed(answer, what(namespace, name), via, parse_written)
     return WriteProbe(via, lease, result, answer.elapsed)
@@ -38,7 +38,10 @@ def unanswered(lease: tuple[str, str], via: Target, error: PluginError) -> Write
     return WriteProbe(via, lease, Failure(what(*lease), via, error=error))
 
 
-def patch_document(now: float) -> bytes:
-    """``spec.renewTime`` in Kubernetes' MicroTime, and the holder; nothing else of the Lease is touched."""
-    moment = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1_000_000):06d}Z"
+def patch_document(now_ns: int) -> bytes:
+    """``spec.renewTime`` in Kubernetes' MicroTime, and the holder; nothing else of the Lease is touched. From
+    nanoseconds: a float of today's epoch holds a microsecond only to within a quarter of one, so two moments a
+    microsecond apart could give the same renewTime."""
+    seconds, nanoseconds = divmod(now_ns, 1_000_000_000)
+    moment = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{nanoseconds // 1000:06d}Z"
     return json.dumps({"spec": {"holderIdentity": HOLDER, "renewTime": moment}}, separators=(",", ":")).encode()
