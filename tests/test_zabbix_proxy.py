@@ -7,8 +7,9 @@ state. An external check behind a proxy runs on the proxy host. Every test runs 
 - Zabbix 7.0, Debian 13's server and proxy in the root of tests/debianroot.py with the 7.0 template: the item's own
   timeout ({$K8S.HEALTH.ITEM.TIMEOUT}) bounds it, whatever the proxy's configuration and its timeouts say.
 
-Each version has two proxies of one server, each monitoring a host of its own: "long", set up as the docs say, and
-"short", where what bounds the check is left at 3 s.
+Each version has three proxies of one server, each monitoring a host of its own: "long", set up as the docs say,
+"short", where what bounds the check is left at 3 s, and "passive", set up as "long" but in passive mode (the
+server connects to it for its configuration and its values).
 
 Skipped without root, the Debian packages, or the proxy's package.
 """
@@ -41,6 +42,8 @@ SETUPS: dict[str, dict[str, dict[str, Any]]] = {
         "long": {"timeout": 10, "proxy": {}, "macros": {"{$K8S.HEALTH.TIMEOUT}": "8"}},
         # The proxy's shipped Timeout of 3 s.
         "short": {"timeout": None, "proxy": {}, "macros": {"{$K8S.HEALTH.TIMEOUT}": "8"}},
+        # A passive proxy (the server connects to it), set up as "long".
+        "passive": {"timeout": 10, "proxy": {}, "macros": {"{$K8S.HEALTH.TIMEOUT}": "8"}, "passive": True},
     },
     "7.0": {
         # The shipped proxy configuration and template; the proxy's own external-check timeout lowered to 3 s,
@@ -48,6 +51,7 @@ SETUPS: dict[str, dict[str, dict[str, Any]]] = {
         "long": {"timeout": None, "proxy": {"custom_timeouts": 1, "timeout_external_check": "3s"}, "macros": {}},
         # The item timeout itself at 3 s on the host.
         "short": {"timeout": None, "proxy": {}, "macros": {"{$K8S.HEALTH.ITEM.TIMEOUT}": "3s"}},
+        "passive": {"timeout": None, "proxy": {}, "macros": {}, "passive": True},
     },
 }
 
@@ -123,11 +127,12 @@ def proxies(request: pytest.FixtureRequest) -> Iterator[dict[str, Proxied]]:
             found_proxies = {}
             for kind, given in SETUPS[version].items():
                 (folder / kind).mkdir()
+                passive = bool(given.get("passive"))
                 proxy = stack.enter_context(zabbix_proxy(folder / kind, zabbix.port, f"k8s-proxy-{kind}",
-                                                         given["timeout"], place))
+                                                         given["timeout"], place, passive=passive))
                 # The plugin on the proxy's side only: an external check behind a proxy runs there.
                 (proxy.external_scripts / "check_k8s_health").symlink_to(plugin)
-                proxyid = register(zabbix.api, place, proxy.name, **given["proxy"])
+                proxyid = register(zabbix.api, place, proxy.name, proxy.port if passive else None, **given["proxy"])
                 macros = {"{$K8S.HEALTH.URL}": server.url, "{$K8S.HEALTH.CA_FILE}": ca_file,
                           "{$K8S.HEALTH.TOKEN_FILE}": str(token_file), **given["macros"]}
                 hostid = zabbix.api.call("host.create", {
@@ -216,3 +221,24 @@ def test_what_bounds_the_check_on_the_proxy(proxies: dict[str, Proxied]) -> None
     finally:
         _set(short, healthy_routes())
     short.until("back to OK", "k8s.health.code", lambda value: value == "0")
+
+
+def test_a_passive_proxy_runs_the_plugin_and_hands_over_an_outage(proxies: dict[str, Proxied]) -> None:
+    """The server fetches a passive proxy's configuration and values itself (ProxyConfigFrequency and
+    ProxyDataFrequency in zabbix_server.conf): the plugin runs on that proxy, OK, then CRITICAL with the failed
+    sub-checks named while etcd is down, and OK again."""
+    passive = proxies["passive"]
+    # The frontend's mode "passive": 6.0's status 6, 7.0's operating_mode 1.
+    name, mode, expected = ("host", "status", "6") if passive.version == "6.0" else ("name", "operating_mode", "1")
+    (proxy,) = passive.zabbix.api.call("proxy.get", {"filter": {name: passive.proxy.name}, "output": [mode]})
+    assert proxy[mode] == expected, proxy
+    summary = passive.until("from the passive proxy", "k8s.health.summary", lambda text: text.startswith("livez"))
+    assert summary == "livez: all 30 sub-checks passed; readyz: all 33 sub-checks passed", summary
+    _set(passive, etcd_down_routes())
+    try:
+        summary = passive.until("naming the failed sub-checks", "k8s.health.summary",
+                                lambda text: "etcd-readiness" in text)
+        assert passive.until("CRITICAL", "k8s.health.code", lambda value: value == "2") == "2", summary
+    finally:
+        _set(passive, healthy_routes())
+    passive.until("back to OK", "k8s.health.code", lambda value: value == "0")

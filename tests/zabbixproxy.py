@@ -34,6 +34,8 @@ class ZabbixProxy:
     name: str
     external_scripts: Path
     log: Path
+    #: Where a passive proxy listens for the server.
+    port: int
 
     def diagnostics(self) -> str:
         return tail(self.log)
@@ -66,11 +68,17 @@ def proxy_deb(place: Place = HERE) -> Path:
     return found[-1]
 
 
-def register(api: Api, place: Place, name: str, **settings: Any) -> str:
-    """The proxy as the frontend's Administration -> Proxies creates it, active; its id. 7.0 renamed the fields
-    and lets a proxy override the global item timeouts (``settings``: custom_timeouts, timeout_external_check)."""
+def register(api: Api, place: Place, name: str, passive_port: Optional[int] = None, **settings: Any) -> str:
+    """The proxy as the frontend's Administration -> Proxies creates it, active, or passive where the server
+    connects to ``passive_port``; its id. 7.0 renamed the fields and lets a proxy override the global item timeouts
+    (``settings``: custom_timeouts, timeout_external_check)."""
     if place.zabbix == "6.0":
+        if passive_port is not None:
+            settings = {"status": 6, "interface": {"useip": 1, "ip": "127.0.0.1", "dns": "",
+                                                   "port": str(passive_port)}, **settings}
         return str(api.call("proxy.create", {"host": name, "status": 5, **settings})["proxyids"][0])
+    if passive_port is not None:
+        settings = {"operating_mode": 1, "address": "127.0.0.1", "port": str(passive_port), **settings}
     if settings.get("custom_timeouts") == 1:
         # Overriding one timeout means giving them all, as the frontend's form does: the others stay global.
         globals_ = api.call("settings.get", {"output": "extend"})
@@ -85,11 +93,12 @@ def monitored_by(place: Place, proxyid: str) -> dict[str, Any]:
 
 @contextlib.contextmanager
 def zabbix_proxy(folder: Path, server_port: int, name: str, timeout: Optional[int] = None,
-                 place: Place = HERE, *, pollers: Optional[int] = 2) -> Iterator[ZabbixProxy]:
+                 place: Place = HERE, *, pollers: Optional[int] = 2, passive: bool = False) -> Iterator[ZabbixProxy]:
     """An active proxy that asks the server on ``server_port`` for its configuration every 2 s and sends its values
-    every second. ``timeout``: zabbix_proxy.conf's Timeout, None for the shipped default (on 6.0 it bounds external
-    checks; on 7.0 only connections). ``pollers``: StartPollers, the processes that run external checks, None for
-    the shipped 5."""
+    every second; or, ``passive``, one the server connects to (its trapper answers on ``ZabbixProxy.port``).
+    ``timeout``: zabbix_proxy.conf's Timeout, None for the shipped default (on 6.0 it bounds external checks; on
+    7.0 only connections). ``pollers``: StartPollers, the processes that run external checks, None for the shipped
+    5."""
     unpacked = folder / "package"
     subprocess.run(["dpkg-deb", "-x", str(proxy_deb(place)), str(unpacked)], check=True, capture_output=True)
     run, scripts = folder / "run", folder / "externalscripts"
@@ -101,14 +110,17 @@ def zabbix_proxy(folder: Path, server_port: int, name: str, timeout: Optional[in
     config = folder / "zabbix_proxy.conf"
     # 7.0 deprecates ConfigFrequency for ProxyConfigFrequency (its shipped zabbix_proxy.conf says so).
     frequency = "ConfigFrequency" if place.zabbix == "6.0" else "ProxyConfigFrequency"
+    port = free_port()
     config.write_text("\n".join([
-        f"Server=127.0.0.1:{server_port}", f"Hostname={name}", "ProxyMode=0", "ListenIP=127.0.0.1",
-        f"ListenPort={free_port()}", "LogType=file", f"LogFile={log}", "LogFileSize=0",
+        # A passive proxy's Server= names who may connect (no port), an active one's where to connect.
+        f"Server=127.0.0.1{'' if passive else f':{server_port}'}", f"Hostname={name}",
+        f"ProxyMode={1 if passive else 0}", "ListenIP=127.0.0.1", f"ListenPort={port}", "LogType=file",
+        f"LogFile={log}", "LogFileSize=0",
         f"PidFile={run / 'zabbix_proxy.pid'}", f"SocketDir={run}", f"DBName={run / 'proxy.db'}",
         f"ExternalScripts={scripts}", f"{frequency}=2", "DataSenderFrequency=1",
         *([f"Timeout={timeout}"] if timeout else []),
         *([f"StartPollers={pollers}"] if pollers else []),
-        "User=zabbix", "AllowRoot=0", "StartPollersUnreachable=1", "StartTrappers=0",
+        "User=zabbix", "AllowRoot=0", "StartPollersUnreachable=1", f"StartTrappers={1 if passive else 0}",
         "StartPingers=1", "StartDiscoverers=0", "StartHTTPPollers=0", "StartPreprocessors=2",
         "StartDBSyncers=1", "HousekeepingFrequency=0",
     ]) + "\n")
@@ -125,6 +137,6 @@ def zabbix_proxy(folder: Path, server_port: int, name: str, timeout: Optional[in
             return True if "started [main process]" in tail(log, 400) else None
 
         wait_for("zabbix_proxy started", started, diagnostics=lambda: tail(log))
-        yield ZabbixProxy(name, scripts, log)
+        yield ZabbixProxy(name, scripts, log, port)
     finally:
         stop(proc)

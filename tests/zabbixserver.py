@@ -245,6 +245,8 @@ def _server(folder: Path, pg_port: int, stack: contextlib.ExitStack, place: Plac
         f"ListenIP={HOST}", f"ListenPort={free_port()}", "LogType=file", f"LogFile={log}", "LogFileSize=0",
         f"PidFile={run / 'zabbix_server.pid'}", f"SocketDir={run}", f"DBHost={HOST}", f"DBPort={pg_port}",
         "DBName=zabbix", "DBUser=zabbix", f"ExternalScripts={scripts}", "CacheUpdateFrequency=2",
+        # Passive proxies: their configuration every 2 s (6.0's default is 3600), their values every second.
+        "ProxyConfigFrequency=2", "ProxyDataFrequency=1", "StartProxyPollers=1",
         *([f"Timeout={timeout}"] if timeout else []),
         "User=zabbix", "AllowRoot=0", "StartPollers=2", "StartPollersUnreachable=1", "StartTrappers=1",
         "StartPingers=1", "StartDiscoverers=0", "StartHTTPPollers=0", "StartLLDProcessors=1",
