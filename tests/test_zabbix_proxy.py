@@ -1,5 +1,5 @@
-"""The external-check templates behind a real, active Zabbix proxy (tests/zabbixproxy.py), as docs/zabbix-server.md's
-"Behind a proxy" sets it up: the plugin installed on the proxy's side only (the server's ExternalScripts stays
+"""The external-check templates behind real Zabbix proxies (tests/zabbixproxy.py), as docs/zabbix-server.md's
+"Behind a proxy" sets them up: the plugin installed on the proxy's side only (the server's ExternalScripts stays
 empty), the host monitored by the proxy, the values read back from the server's API while a fake API server changes
 state. An external check behind a proxy runs on the proxy host. Every test runs twice:
 
@@ -7,9 +7,9 @@ state. An external check behind a proxy runs on the proxy host. Every test runs 
 - Zabbix 7.0, Debian 13's server and proxy in the root of tests/debianroot.py with the 7.0 template: the item's own
   timeout ({$K8S.HEALTH.ITEM.TIMEOUT}) bounds it, whatever the proxy's configuration and its timeouts say.
 
-Each version has three proxies of one server, each monitoring a host of its own: "long", set up as the docs say,
-"short", where what bounds the check is left at 3 s, and "passive", set up as "long" but in passive mode (the
-server connects to it for its configuration and its values).
+Each version has three proxies of one server, each monitoring a host of its own: "long", active and set up as the
+docs say; "short", active, where what bounds the check is left at 3 s; and "passive", in passive mode (the server
+connects to it for its configuration and its values) with the timeouts the docs give.
 
 Skipped without root, the Debian packages, or the proxy's package.
 """
