@@ -295,17 +295,32 @@ def test_an_agent_with_the_package_refuses_a_global_zone_copy_silently(own_clust
             assert results["agent-healthy"]["state"] == 0  # the check itself goes on: nothing on the master
 
 
+@contextlib.contextmanager
+def _cluster_with_a_fuller_zone(folder: Path, delivery: str) -> Iterator[Cluster]:
+    """A cluster whose global zone holds more than the command, as global-templates does in practice: what makes a
+    child refuse a sync that would leave its Services without the command."""
+    with _servers(folder) as servers:
+        local, zone_files = _configs(delivery, servers)
+        zone_files["global-templates/templates.conf"] = 'template Host "generic-k8s" { max_check_attempts = 3 }\n'
+        with icinga_cluster(folder, local, zone_files) as cluster:
+            yield cluster
+
+
+#: The Services the switch tests watch: the agent's (command_endpoint) and the satellite's.
+CHILD_SERVICES = ("agent-healthy", "satellite-token")
+
+
+def _first_ok(cluster: Cluster) -> None:
+    cluster.wait_for("first OK results of the agent and the satellite", lambda found: all(
+        found.get(name, {}).get("output", "").startswith("K8S_HEALTH OK") for name in CHILD_SERVICES))
+
+
 def test_master_first_leaves_an_agent_without_the_command(own_cluster_folder: Path) -> None:
     """The order docs/icinga2.md warns against: the master switches first (the global-zone file out, the package's
     include in); each child then loses its synced copy of the command before it can take the package's, and the
     master shows its checks as UNKNOWN "does not exist" until it does. The child still gets there."""
-    folder = own_cluster_folder
-    with _servers(folder) as servers:
-        local, zone_files = _configs("global-zone", servers)
-        # The zone holds more than the command, as global-templates does in practice.
-        zone_files["global-templates/templates.conf"] = 'template Host "generic-k8s" { max_check_attempts = 3 }\n'
-        with icinga_cluster(folder, local, zone_files) as cluster:
-            _switch(cluster)
+    with _cluster_with_a_fuller_zone(own_cluster_folder, "global-zone") as cluster:
+        _switch(cluster)
 
 
 def _switch(cluster: Cluster) -> None:
@@ -363,39 +378,33 @@ def test_switching_satellite_and_agent_to_the_package_children_first(own_cluster
     the package's include added, reloaded), the master last. No node is ever without the command: no check says
     it does not exist; the children refuse the global zone's syncs while the master still sends the file, and take
     them again once it no longer does."""
-    folder = own_cluster_folder
-    names = ("agent-healthy", "satellite-token")
-    with _servers(folder) as servers:
-        local, zone_files = _configs("global-zone", servers)
-        zone_files["global-templates/templates.conf"] = 'template Host "generic-k8s" { max_check_attempts = 3 }\n'
-        with icinga_cluster(folder, local, zone_files) as cluster:
-            cluster.wait_for("first OK results of the agent and the satellite", lambda found: all(
-                found.get(name, {}).get("output", "").startswith("K8S_HEALTH OK") for name in names))
-            seen: list[str] = []
-            steps: list[str] = []
-            began = time.time()
-            for child in ("satellite", "agent"):
-                steps.append(f"{child} {time.time():.1f}")
-                synced = _synced(cluster, child)
-                for copy in synced.rglob("k8s_health.conf"):
-                    copy.unlink()
-                _add_include(cluster.nodes[child].folder / "icinga2.conf")
-                cluster.reload(child)
-                _sample(cluster, 8, seen, began)
-                assert not any(synced.rglob("k8s_health.conf")), "a refused sync leaves the copy as it was"
-            master = cluster.nodes["master"]
-            steps.append(f"master {time.time():.1f}")
-            (master.folder / "zones.d" / "global-templates" / "k8s_health.conf").unlink()
-            _add_include(master.folder / "icinga2.conf")
-            cluster.reload("master")
+    with _cluster_with_a_fuller_zone(own_cluster_folder, "global-zone") as cluster:
+        _first_ok(cluster)
+        seen: list[str] = []
+        steps: list[str] = []
+        began = time.time()
+        for child in ("satellite", "agent"):
+            steps.append(f"{child} {time.time():.1f}")
+            synced = _synced(cluster, child)
+            for copy in synced.rglob("k8s_health.conf"):
+                copy.unlink()
+            _add_include(cluster.nodes[child].folder / "icinga2.conf")
+            cluster.reload(child)
             _sample(cluster, 8, seen, began)
-            switched = time.time()
-            _zone_flows_again(cluster, seen, began)
-            results = cluster.wait_for("OK results run after the switch", lambda found: all(
-                found.get(name, {}).get("execution_end", 0) > switched + 1
-                and found[name]["output"].startswith("K8S_HEALTH OK") for name in names))
+            assert not any(synced.rglob("k8s_health.conf")), "a refused sync leaves the copy as it was"
+        master = cluster.nodes["master"]
+        steps.append(f"master {time.time():.1f}")
+        (master.folder / "zones.d" / "global-templates" / "k8s_health.conf").unlink()
+        _add_include(master.folder / "icinga2.conf")
+        cluster.reload("master")
+        _sample(cluster, 8, seen, began)
+        switched = time.time()
+        _zone_flows_again(cluster, seen, began)
+        results = cluster.wait_for("OK results run after the switch", lambda found: all(
+            found.get(name, {}).get("execution_end", 0) > switched + 1
+            and found[name]["output"].startswith("K8S_HEALTH OK") for name in CHILD_SERVICES))
     assert sorted({output for output in seen if "does not exist" in output}) == [], (switched, steps)
-    assert {results[name]["check_source"] for name in names} == {"agent", "satellite"}
+    assert {results[name]["check_source"] for name in CHILD_SERVICES} == {"agent", "satellite"}
 
 
 def test_switching_satellite_and_agent_from_the_package_to_the_global_zone(own_cluster_folder: Path) -> None:
@@ -403,41 +412,35 @@ def test_switching_satellite_and_agent_from_the_package_to_the_global_zone(own_c
     out), while every child keeps the package and refuses the zone's syncs; then each child drops the package's
     command (its include out; on a real node the package itself stays, for the plugin) and reloads. Measured:
     whether and how long a child is without the command."""
-    folder = own_cluster_folder
-    names = ("agent-healthy", "satellite-token")
-    with _servers(folder) as servers:
-        local, zone_files = _configs("package", servers)
-        zone_files["global-templates/templates.conf"] = 'template Host "generic-k8s" { max_check_attempts = 3 }\n'
-        with icinga_cluster(folder, local, zone_files) as cluster:
-            cluster.wait_for("first OK results of the agent and the satellite", lambda found: all(
-                found.get(name, {}).get("output", "").startswith("K8S_HEALTH OK") for name in names))
-            began = time.time()
-            seen: list[str] = []
-            master = cluster.nodes["master"]
-            (master.folder / "zones.d" / "global-templates" / "k8s_health.conf").write_text(
-                (ROOT / "icinga2-commands.conf").read_text())
-            _drop_include(master.folder / "icinga2.conf")
-            cluster.reload("master")
-            _sample(cluster, 8, seen, began)
-            for child in ("satellite", "agent"):
-                # The step Icinga cannot take alone: the child refused the zone while it had the package, and a
-                # satellite without the command cannot load its zone's Services, so it would never reload. The
-                # master's file goes into the child's synced copy by hand, in the same step.
-                copy = _synced(cluster, child) / "_etc" / "k8s_health.conf"
-                copy.write_text((ROOT / "icinga2-commands.conf").read_text())
-                shutil.chown(copy, "nagios", "nagios")
-                _drop_include(cluster.nodes[child].folder / "icinga2.conf")
-                reloaded = time.time()
-                cluster.reload(child)
-                cluster.wait_for(f"a result run by the {child} after its reload", partial(_ran_since, child, reloaded))
-                _sample(cluster, 6, seen, began)
-            _zone_flows_again(cluster, seen, began)
-            switched = time.time()
-            results = cluster.wait_for("OK results run after the switch", lambda found: all(
-                found.get(name, {}).get("execution_end", 0) > switched + 1
-                and found[name]["output"].startswith("K8S_HEALTH OK") for name in names))
+    with _cluster_with_a_fuller_zone(own_cluster_folder, "package") as cluster:
+        _first_ok(cluster)
+        began = time.time()
+        seen: list[str] = []
+        master = cluster.nodes["master"]
+        (master.folder / "zones.d" / "global-templates" / "k8s_health.conf").write_text(
+            (ROOT / "icinga2-commands.conf").read_text())
+        _drop_include(master.folder / "icinga2.conf")
+        cluster.reload("master")
+        _sample(cluster, 8, seen, began)
+        for child in ("satellite", "agent"):
+            # The step Icinga cannot take alone: the child refused the zone while it had the package, and a
+            # satellite without the command cannot load its zone's Services, so it would never reload. The
+            # master's file goes into the child's synced copy by hand, in the same step.
+            copy = _synced(cluster, child) / "_etc" / "k8s_health.conf"
+            copy.write_text((ROOT / "icinga2-commands.conf").read_text())
+            shutil.chown(copy, "nagios", "nagios")
+            _drop_include(cluster.nodes[child].folder / "icinga2.conf")
+            reloaded = time.time()
+            cluster.reload(child)
+            cluster.wait_for(f"a result run by the {child} after its reload", partial(_ran_since, child, reloaded))
+            _sample(cluster, 6, seen, began)
+        _zone_flows_again(cluster, seen, began)
+        switched = time.time()
+        results = cluster.wait_for("OK results run after the switch", lambda found: all(
+            found.get(name, {}).get("execution_end", 0) > switched + 1
+            and found[name]["output"].startswith("K8S_HEALTH OK") for name in CHILD_SERVICES))
     assert sorted({text for text in seen if "does not exist" in text}) == []
-    assert {results[name]["check_source"] for name in names} == {"agent", "satellite"}
+    assert {results[name]["check_source"] for name in CHILD_SERVICES} == {"agent", "satellite"}
 
 
 def _zone_flows_again(cluster: Cluster, seen: list[str], began: float) -> None:
